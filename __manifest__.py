@@ -1,0 +1,28 @@
+{
+    "name": "CRM Opportunity Follow-up",
+    "summary": "Find stale opportunities every day and schedule a personal "
+    "re-engagement activity for their salesperson",
+    "version": "19.0.1.0.0",
+    "category": "Sales/CRM",
+    "website": "https://github.com/crm-opportunity-followup/crm_opportunity_followup",
+    "author": "crm_opportunity_followup contributors",
+    "maintainers": ["crm-opportunity-followup"],
+    "license": "LGPL-3",
+    "development_status": "Beta",
+    "depends": ["crm"],
+    "data": [
+        "security/crm_opportunity_followup_security.xml",
+        "security/ir.model.access.csv",
+        "data/ir_cron_data.xml",
+        "data/ir_actions_server_data.xml",
+        "views/workflow_log_views.xml",
+        "views/crm_stage_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/menus.xml",
+    ],
+    "demo": [
+        "demo/crm_opportunity_followup_demo.xml",
+    ],
+    "installable": True,
+    "application": False,
+}

@@ -1,0 +1,791 @@
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import psycopg2.errors
+import pytz
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.fields import Domain
+from odoo.tools import format_date, split_every
+
+_logger = logging.getLogger(__name__)
+
+WORKFLOW_NAME = "opportunity_follow_up"
+PARAM_PREFIX = "crm_opportunity_followup."
+DEFAULT_STALE_DAYS = 14
+DEFAULT_DEADLINE_DAYS = 2
+DEFAULT_OVERDUE_THRESHOLD = 20
+DEFAULT_ACTIVITY_TYPE = "mail.mail_activity_data_call"
+LOG_ACTION = "crm_opportunity_followup.workflow_log_action"
+STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
+# Big enough for one INSERT per few hundred activities, small enough that a
+# crash loses little and memory stays flat on a 50k pipeline.
+CHUNK_SIZE = 500
+# How many completed activities the drafted message mentions.
+HISTORY_SIZE = 3
+COUNT_KEYS = (
+    "stale",
+    "eligible",
+    "scheduled",
+    "skipped_won",
+    "skipped_pending",
+    "errors",
+    "warnings",
+)
+
+
+class OpportunityFollowupRunner(models.AbstractModel):
+    """The stale-opportunity follow-up workflow.
+
+    One method per step of the workflow document, called in this order by
+    :meth:`run`: :meth:`_detect_stale`, :meth:`_filter_eligible`,
+    :meth:`_draft_message`, :meth:`_schedule_activity`, :meth:`_log_execution`.
+    The runner never writes on ``crm.lead``: a write would bump ``write_date``
+    and reset the very clock it measures.
+    """
+
+    _name = "opportunity.followup.runner"
+    _description = "Opportunity Follow-up Runner"
+
+    # ------------------------------------------------------------
+    # Entry points
+    # ------------------------------------------------------------
+
+    @api.model
+    def run(
+        self, stale_days=None, user_id=None, team_id=None, lead_ids=None, trigger="manual"
+    ):
+        """Run the follow-up workflow once and return its outcome.
+
+        :param stale_days: days without update before an opportunity is stale
+            (1 to 3650); ``None`` takes the value from the settings.
+        :param user_id: only this salesperson's opportunities (id); a user that
+            does not exist or cannot be seen is ignored with a warning.
+        :param team_id: only this sales team's opportunities (id); same rule.
+        :param lead_ids: only these opportunities (ids), e.g. a list selection.
+        :param trigger: what started the run, stored on its log.
+        :return: ``{"success", "steps_executed", "message", "error", "log_id",
+            "counts"}``
+        :raise UserError: on a malformed parameter; nothing is created then.
+        :raise AccessError: when the user may not run it on that scope.
+        """
+        params = self._prepare_params(stale_days, user_id, team_id, lead_ids, trigger)
+        self._check_run_access(params)
+        return self._execute(params)
+
+    @api.model
+    def _cron_run_followup(self):
+        """Daily scheduled action: one run per company, in that company's timezone."""
+        companies = self.env["res.company"].search([], order="id")
+        for company in companies:
+            runner = self.with_company(company).with_context(
+                allowed_company_ids=company.ids
+            )
+            params = runner._prepare_params(None, None, None, None, "cron")
+            # Opportunities without a company belong to the first company's run,
+            # so that they are considered exactly once.
+            params["company_ids"] = company.ids + ([False] if company == companies[:1] else [])
+            runner._execute(params)
+
+    @api.model
+    def action_run_from_settings(self):
+        """The "Run follow-up" button in the CRM settings."""
+        return self._notify_result(self.run(trigger="settings_button"))
+
+    @api.model
+    def action_run_on_leads(self, leads):
+        """The server action on the Opportunities list: run on the selection."""
+        return self._notify_result(self.run(lead_ids=leads.ids, trigger="server_action"))
+
+    # ------------------------------------------------------------
+    # Parameters and access
+    # ------------------------------------------------------------
+
+    @api.model
+    def _get_settings(self):
+        """The configured values, with the workflow document's defaults."""
+        # Settings are system parameters, readable by administrators only; every
+        # user allowed to run the workflow must still read its configuration.
+        icp = self.env["ir.config_parameter"].sudo()
+
+        def get_int(key, default):
+            value = icp.get_param(PARAM_PREFIX + key)
+            try:
+                return int(value) if value not in (None, False, "") else default
+            except ValueError:
+                _logger.warning("Ignoring invalid setting %s=%r", PARAM_PREFIX + key, value)
+                return default
+
+        activity_type = self.env["mail.activity.type"].browse(
+            get_int("activity_type_id", 0)
+        ).exists() or self.env.ref(DEFAULT_ACTIVITY_TYPE)
+        return {
+            "stale_days": get_int("stale_days", DEFAULT_STALE_DAYS),
+            "deadline_days": get_int("deadline_days", DEFAULT_DEADLINE_DAYS),
+            "overdue_threshold": get_int("overdue_threshold", DEFAULT_OVERDUE_THRESHOLD),
+            "activity_type_id": activity_type.id,
+        }
+
+    @api.model
+    def _prepare_params(self, stale_days, user_id, team_id, lead_ids, trigger):
+        """Validate the parameters of a run and complete them from the settings."""
+        params = self._get_settings()
+        params.update(
+            trigger=trigger,
+            user_id=False,
+            team_id=False,
+            lead_ids=None,
+            company_ids=None,
+            warnings=[],
+        )
+        if stale_days is not None:
+            if (
+                not isinstance(stale_days, int)
+                or isinstance(stale_days, bool)
+                or not STALE_DAYS_MIN <= stale_days <= STALE_DAYS_MAX
+            ):
+                raise UserError(
+                    self.env._(
+                        "stale_days must be a whole number from %(min)s to %(max)s; "
+                        "received %(value)r.",
+                        min=STALE_DAYS_MIN,
+                        max=STALE_DAYS_MAX,
+                        value=stale_days,
+                    )
+                )
+            params["stale_days"] = stale_days
+        for key, model in (("user_id", "res.users"), ("team_id", "crm.team")):
+            record_id = locals()[key]
+            if record_id in (None, False, 0):
+                continue
+            if not isinstance(record_id, int) or isinstance(record_id, bool):
+                raise UserError(
+                    self.env._(
+                        "%(parameter)s must be the id of a record (a whole number); "
+                        "received %(value)r.",
+                        parameter=key,
+                        value=record_id,
+                    )
+                )
+            record = self.env[model].browse(record_id).exists()
+            if record and record.has_access("read"):
+                params[key] = record.id
+            else:
+                params["warnings"].append(
+                    self.env._(
+                        "%(parameter)s %(value)s does not exist or is not visible to "
+                        "you: filter ignored, all eligible opportunities processed.",
+                        parameter=key,
+                        value=record_id,
+                    )
+                )
+        if lead_ids is not None:
+            if not isinstance(lead_ids, (list, tuple)) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in lead_ids
+            ):
+                raise UserError(
+                    self.env._(
+                        "lead_ids must be a list of opportunity ids; received %(value)r.",
+                        value=lead_ids,
+                    )
+                )
+            params["lead_ids"] = list(lead_ids)
+        return params
+
+    @api.model
+    def _check_run_access(self, params):
+        """Least privilege: the whole pipeline for sales managers, a selection
+        of opportunities for whoever may change all of them."""
+        if self.env.su:
+            return
+        if params["lead_ids"] is not None:
+            if not self.env.user.has_group("sales_team.group_sale_salesman"):
+                raise AccessError(self.env._("Only salespeople can run the follow-up."))
+            self.env["crm.lead"].browse(params["lead_ids"]).exists().check_access("write")
+        elif not self.env.user.has_group("sales_team.group_sale_manager"):
+            raise AccessError(
+                self.env._(
+                    "Only sales managers can run the follow-up on the whole pipeline. "
+                    "Select opportunities in the list and use the action there instead."
+                )
+            )
+
+    # ------------------------------------------------------------
+    # The run
+    # ------------------------------------------------------------
+
+    @api.model
+    def _execute(self, params):
+        started = time.monotonic()
+        log = self._log_start(params)
+        in_cron = bool(self.env.context.get("cron_id"))
+        if in_cron:
+            # Show the run as "running" while it works, and keep its log even
+            # if the process dies before the end.
+            self.env["ir.cron"]._commit_progress(0)
+        try:
+            # Outside the cron the run is one transaction: a failure undoes all
+            # of it. In the cron each chunk commits and only the failing one is
+            # undone (see _process_chunks).
+            with contextlib.nullcontext() if in_cron else self.env.cr.savepoint():
+                return self._run_steps(params, log, started, in_cron)
+        except psycopg2.errors.TransactionRollbackError:
+            # Serialization failures and deadlocks: let Odoo retry the request.
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure must leave its log
+            _logger.exception("Opportunity follow-up run %s failed", log.id)
+            return self._log_failure(log, exc, started)
+
+    def _run_steps(self, params, log, started, in_cron):
+        counts = dict.fromkeys(COUNT_KEYS, 0)
+        counts["warnings"] = len(params["warnings"])
+        steps = ["detect_stale"]
+        stale = self._detect_stale(params)
+        counts["stale"] = len(stale)
+        if stale:
+            steps.append("filter_eligible")
+            eligible, skipped_lines = self._filter_eligible(stale, params)
+            counts["eligible"] = len(eligible)
+            counts["skipped_won"] = sum(v["outcome"] == "skipped_won" for v in skipped_lines)
+            counts["skipped_pending"] = len(skipped_lines) - counts["skipped_won"]
+            self._create_lines(log, skipped_lines)
+            if eligible:
+                steps += ["draft_message", "schedule_activity"]
+                self._process_chunks(eligible, params, log, counts, in_cron)
+        steps.append("log_execution")
+        return self._log_execution(log, params, counts, steps, started)
+
+    def _process_chunks(self, eligible, params, log, counts, in_cron):
+        remaining = len(eligible)
+        for chunk_ids in split_every(CHUNK_SIZE, eligible.ids):
+            with self.env.cr.savepoint():
+                leads = eligible.browse(chunk_ids)
+                drafts = self._draft_message(leads, params)
+                line_vals = self._schedule_activity(leads, drafts, params)
+                self._create_lines(log, line_vals)
+                for vals in line_vals:
+                    counts["scheduled" if vals["outcome"] == "scheduled" else "errors"] += 1
+                    counts["warnings"] += bool(vals.get("warning"))
+            if in_cron:
+                remaining -= len(chunk_ids)
+                log.sudo().write(self._count_vals(counts))
+                self.env["ir.cron"]._commit_progress(len(chunk_ids), remaining=remaining)
+
+    # ------------------------------------------------------------
+    # Step 1: detect
+    # ------------------------------------------------------------
+
+    @api.model
+    def _detect_stale(self, params):
+        """Step 1: active opportunities not updated since the cutoff, within the
+        run's scope (salesperson, team, selected records, company)."""
+        domain = Domain(
+            [
+                ("type", "=", "opportunity"),
+                ("active", "=", True),
+                ("write_date", "<", self._cutoff(params)),
+            ]
+        )
+        if params["user_id"]:
+            domain &= Domain("user_id", "=", params["user_id"])
+        if params["team_id"]:
+            domain &= Domain("team_id", "=", params["team_id"])
+        if params["lead_ids"] is not None:
+            domain &= Domain("id", "in", params["lead_ids"])
+        if params["company_ids"] is not None:
+            domain &= Domain("company_id", "in", params["company_ids"])
+        return self.env["crm.lead"].search(domain, order="id")
+
+    @api.model
+    def _run_tz(self, params):
+        """The user's timezone; the company's for the cron (and as a fallback)."""
+        company = self.env.company
+        company_tz = company.resource_calendar_id.tz or company.partner_id.tz or "UTC"
+        if params["trigger"] == "cron":
+            return pytz.timezone(company_tz)
+        return pytz.timezone(self.env.user.tz or company_tz)
+
+    @api.model
+    def _today(self, params):
+        return datetime.now(pytz.utc).astimezone(self._run_tz(params)).date()
+
+    @api.model
+    def _cutoff(self, params):
+        """Midnight (in the run's timezone) of today minus stale_days, in UTC."""
+        cutoff_date = self._today(params) - timedelta(days=params["stale_days"])
+        local = self._run_tz(params).localize(datetime.combine(cutoff_date, datetime.min.time()))
+        return local.astimezone(pytz.utc).replace(tzinfo=None)
+
+    @api.model
+    def _days_since_update(self, lead, params):
+        tz = self._run_tz(params)
+        last_update = pytz.utc.localize(lead.write_date).astimezone(tz).date()
+        return (self._today(params) - last_update).days
+
+    # ------------------------------------------------------------
+    # Step 2: filter
+    # ------------------------------------------------------------
+
+    @api.model
+    def _filter_eligible(self, stale, params):
+        """Step 2: drop won opportunities and those with an open activity.
+
+        :return: ``(eligible leads, log line values of the skipped ones)``
+        """
+        # Every open activity counts, including colleagues' ones the running
+        # user may not read: booking a second one would double the work.
+        pending_ids = {
+            res_id
+            for [res_id] in self.env["mail.activity"]
+            .sudo()
+            ._read_group(
+                [("res_model", "=", "crm.lead"), ("res_id", "in", stale.ids)],
+                ["res_id"],
+            )
+        }
+        eligible_ids, skipped = [], []
+        for lead in stale:
+            if lead.stage_id.is_won or lead.won_status == "won":
+                skipped.append(
+                    {
+                        "lead_id": lead.id,
+                        "outcome": "skipped_won",
+                        "reason": self.env._("Won: already closed."),
+                    }
+                )
+            elif lead.id in pending_ids:
+                skipped.append(
+                    {
+                        "lead_id": lead.id,
+                        "outcome": "skipped_pending",
+                        "reason": self.env._("Already has an open activity."),
+                    }
+                )
+            else:
+                eligible_ids.append(lead.id)
+        return stale.browse(eligible_ids), skipped
+
+    # ------------------------------------------------------------
+    # Step 3: draft
+    # ------------------------------------------------------------
+
+    @api.model
+    def _draft_message(self, leads, params):
+        """Step 3: a personal message per opportunity, in its salesperson's
+        language.
+
+        :return: ``{lead id: {"assignee", "days", "summary", "note", "warning"}}``
+        """
+        history = self._completed_history(leads)
+        stage_tones = self._stage_tones()
+        drafts = {}
+        for lead in leads:
+            assignee = self._assignee(lead)
+            lang = assignee.lang or self.env.lang or "en_US"
+            lead_lang = lead.with_context(lang=lang)
+            env = lead_lang.env
+            days = self._days_since_update(lead, params)
+            body, warning = self._stage_wording(lead_lang, assignee, days, stage_tones)
+            note = Markup("<p>%s</p>") % env._(
+                "“%(name)s” has had no update for %(days)s days (last update on "
+                "%(date)s). Stage: %(stage)s.",
+                name=lead.name,
+                days=days,
+                date=format_date(env, lead.write_date, lang_code=lang),
+                stage=lead_lang.stage_id.name or env._("none"),
+            )
+            note += Markup("<p>%s</p>") % body
+            done = history.get(lead.id)
+            if done:
+                note += Markup("<p>%s</p><ul>%s</ul>") % (
+                    env._("Completed so far:"),
+                    Markup().join(
+                        Markup("<li>%s</li>")
+                        % env._(
+                            "%(date)s: %(type)s %(summary)s",
+                            date=format_date(env, activity.date_done, lang_code=lang),
+                            type=activity.with_context(lang=lang).activity_type_id.name
+                            or env._("Activity"),
+                            summary=activity.summary or "",
+                        )
+                        for activity in done
+                    ),
+                )
+            else:
+                note += Markup("<p>%s</p>") % env._(
+                    "No activity has been completed on it yet."
+                )
+            drafts[lead.id] = {
+                "assignee": assignee,
+                "days": days,
+                "summary": env._(
+                    "Re-engage: %(name)s (stale %(days)s days)", name=lead.name, days=days
+                ),
+                "note": note,
+                "warning": warning,
+            }
+        return drafts
+
+    @api.model
+    def _assignee(self, lead):
+        return lead.user_id or lead.team_id.user_id or self.env.user
+
+    @api.model
+    def _completed_history(self, leads):
+        """The latest completed activities of each lead, in one query."""
+        # Done activities are archived; the running user may not read all of
+        # them, yet the salesperson must see the whole story.
+        done = (
+            self.env["mail.activity"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_fetch(
+                [
+                    ("res_model", "=", "crm.lead"),
+                    ("res_id", "in", leads.ids),
+                    ("active", "=", False),
+                    ("date_done", "!=", False),
+                ],
+                ["res_id", "activity_type_id", "summary", "date_done"],
+                order="date_done desc, id desc",
+            )
+        )
+        history = defaultdict(list)
+        for activity in done:
+            if len(history[activity.res_id]) < HISTORY_SIZE:
+                history[activity.res_id].append(activity)
+        return history
+
+    @api.model
+    def _stage_tones(self):
+        """Map each open stage to an early / middle / late tone by its position
+        in the pipeline."""
+        stages = self.env["crm.stage"].search([("is_won", "=", False)])
+        last = len(stages) - 1
+        return {
+            stage.id: "early" if index == 0 else "late" if index == last else "middle"
+            for index, stage in enumerate(stages)
+        }
+
+    @api.model
+    def _stage_wording(self, lead, assignee, days, stage_tones):
+        """The stage's own template when it has one, else the default wording
+        for its tone. :return: ``(text, warning or None)``"""
+        env = lead.env
+        template = lead.stage_id.followup_template
+        warning = None
+        if template:
+            try:
+                rendered = self.env["mail.render.mixin"]._render_template(
+                    template,
+                    "crm.lead",
+                    lead.ids,
+                    engine="inline_template",
+                    add_context={"days": days, "salesperson": assignee},
+                )[lead.id]
+                return str(rendered), None
+            except Exception as exc:  # noqa: BLE001 - a bad template must not stop the run
+                warning = env._(
+                    "The wording template of stage %(stage)s failed (%(error)s); the "
+                    "default wording was used.",
+                    stage=lead.stage_id.name,
+                    error=exc,
+                )
+        contact = lead.contact_name or lead.partner_id.name or lead.partner_name
+        greeting = (
+            env._("Hello %(contact)s,", contact=contact) if contact else env._("Hello,")
+        )
+        tone = stage_tones.get(lead.stage_id.id, "early")
+        if tone == "late":
+            body = env._(
+                "we are close to a decision on %(name)s. Is anything still missing on "
+                "your side? I can make time this week to settle the last points.",
+                name=lead.name,
+            )
+        elif tone == "middle":
+            body = env._(
+                "I wanted to follow up on our proposal for %(name)s. Did it answer your "
+                "questions? I am happy to adjust it or walk you through it on a call.",
+                name=lead.name,
+            )
+        else:
+            body = env._(
+                "it has been a while since we last talked about %(name)s. Is it still "
+                "a priority for you? A short call would help us see where things stand.",
+                name=lead.name,
+            )
+        return f"{greeting} {body}", warning
+
+    # ------------------------------------------------------------
+    # Step 4: schedule
+    # ------------------------------------------------------------
+
+    @api.model
+    def _schedule_activity(self, leads, drafts, params):
+        """Step 4: one activity per opportunity, created in one batch; if the
+        batch fails, one by one so that a bad opportunity only spoils itself.
+
+        :return: the log line values, one per opportunity
+        """
+        deadline = self._today(params) + timedelta(days=params["deadline_days"])
+        overloaded = self._overloaded_assignees(
+            {draft["assignee"].id for draft in drafts.values()}, params
+        )
+        model_id = self.env["ir.model"]._get_id("crm.lead")
+        vals_list, line_vals = [], []
+        for lead in leads:
+            draft = drafts[lead.id]
+            warnings = [w for w in [draft["warning"]] if w]
+            if draft["assignee"].id in overloaded:
+                warnings.append(
+                    self.env._(
+                        "%(user)s already has %(count)s overdue activities.",
+                        user=draft["assignee"].name,
+                        count=overloaded[draft["assignee"].id],
+                    )
+                )
+            vals_list.append(
+                {
+                    "res_model_id": model_id,
+                    "res_id": lead.id,
+                    "activity_type_id": params["activity_type_id"],
+                    "date_deadline": deadline,
+                    "summary": draft["summary"],
+                    "note": draft["note"],
+                    "user_id": draft["assignee"].id,
+                    "automated": True,
+                    "is_followup": True,
+                }
+            )
+            line_vals.append(
+                {
+                    "lead_id": lead.id,
+                    "outcome": "scheduled",
+                    "assignee_id": draft["assignee"].id,
+                    "days_stale": draft["days"],
+                    "note": draft["note"],
+                    "warning": " ".join(warnings) or False,
+                }
+            )
+        # The assignment e-mail of each activity is not sent: a run may book
+        # hundreds of them.
+        activity_model = self.env["mail.activity"].with_context(
+            mail_activity_quick_update=True
+        )
+        try:
+            with self.env.cr.savepoint():
+                activities = activity_model.create(vals_list)
+            for vals, activity in zip(line_vals, activities, strict=True):
+                vals["activity_id"] = activity.id
+        except Exception:  # noqa: BLE001 - retried one by one below
+            for vals, line in zip(vals_list, line_vals, strict=True):
+                try:
+                    with self.env.cr.savepoint():
+                        line["activity_id"] = activity_model.create(vals).id
+                except Exception as exc:  # noqa: BLE001 - logged on its line (edge case 4)
+                    line.update(outcome="error", reason=self._error_text(exc))
+        return line_vals
+
+    @api.model
+    def _overloaded_assignees(self, user_ids, params):
+        """``{user id: overdue count}`` of the users over the warning threshold."""
+        # Colleagues' activities count too, readable or not.
+        groups = (
+            self.env["mail.activity"]
+            .sudo()
+            ._read_group(
+                [
+                    ("user_id", "in", list(user_ids)),
+                    ("date_deadline", "<", self._today(params)),
+                ],
+                ["user_id"],
+                ["__count"],
+            )
+        )
+        return {
+            user.id: count
+            for user, count in groups
+            if count > params["overdue_threshold"]
+        }
+
+    @api.model
+    def _error_text(self, exc):
+        if isinstance(exc, psycopg2.Error):
+            return (exc.pgerror or str(exc)).strip()
+        return str(exc.args[0]) if getattr(exc, "args", None) else repr(exc)
+
+    # ------------------------------------------------------------
+    # Step 5: log
+    # ------------------------------------------------------------
+
+    @api.model
+    def _log_start(self, params):
+        # The log is the runner's own record: users read it, never write it.
+        return (
+            self.env["workflow.log"]
+            .sudo()
+            .create(
+                {
+                    "workflow_name": WORKFLOW_NAME,
+                    "trigger": params["trigger"],
+                    "user_id": self.env.user.id,
+                    "company_id": self.env.company.id,
+                    "stale_days": params["stale_days"],
+                    "filter_user_id": params["user_id"],
+                    "filter_team_id": params["team_id"],
+                    "parameters": {
+                        key: params[key]
+                        for key in (
+                            "stale_days",
+                            "user_id",
+                            "team_id",
+                            "lead_ids",
+                            "deadline_days",
+                            "overdue_threshold",
+                            "activity_type_id",
+                        )
+                    },
+                }
+            )
+        )
+
+    @api.model
+    def _create_lines(self, log, line_vals):
+        if line_vals:
+            self.env["workflow.log.line"].sudo().create(
+                [dict(vals, log_id=log.id) for vals in line_vals]
+            )
+
+    @api.model
+    def _count_vals(self, counts):
+        return {
+            "stale_count": counts["stale"],
+            "eligible_count": counts["eligible"],
+            "scheduled_count": counts["scheduled"],
+            "skipped_won_count": counts["skipped_won"],
+            "skipped_pending_count": counts["skipped_pending"],
+            "error_count": counts["errors"],
+            "warning_count": counts["warnings"],
+        }
+
+    @api.model
+    def _log_execution(self, log, params, counts, steps, started):
+        """Step 5: close the run's ``workflow_log`` row and build the result."""
+        message = self._result_message(params, counts)
+        log.sudo().write(
+            {
+                **self._count_vals(counts),
+                "state": "done",
+                "date_end": fields.Datetime.now(),
+                "duration": time.monotonic() - started,
+                "steps": ",".join(steps),
+                "message": message,
+            }
+        )
+        return {
+            "success": True,
+            "steps_executed": steps,
+            "message": message,
+            "error": None,
+            "log_id": log.id,
+            "counts": counts,
+        }
+
+    @api.model
+    def _log_failure(self, log, exc, started):
+        error = self._error_text(exc)
+        message = self.env._("The follow-up run failed: %(error)s", error=error)
+        log.sudo().write(
+            {
+                "state": "failed",
+                "date_end": fields.Datetime.now(),
+                "duration": time.monotonic() - started,
+                "message": message,
+                "error": error,
+            }
+        )
+        return {
+            "success": False,
+            "steps_executed": [],
+            "message": message,
+            "error": error,
+            "log_id": log.id,
+            "counts": dict.fromkeys(COUNT_KEYS, 0),
+        }
+
+    @api.model
+    def _result_message(self, params, counts):
+        _ = self.env._
+        days = params["stale_days"]
+        if not counts["stale"]:
+            parts = [
+                _(
+                    "No stale opportunities older than %(days)s days: nothing to do.",
+                    days=days,
+                )
+            ]
+        else:
+            parts = [
+                _(
+                    "Found %(count)s stale opportunities older than %(days)s days.",
+                    count=counts["stale"],
+                    days=days,
+                )
+            ]
+            if counts["scheduled"]:
+                parts.append(
+                    _(
+                        "%(count)s follow-up activities scheduled.",
+                        count=counts["scheduled"],
+                    )
+                )
+            else:
+                parts.append(_("No follow-up activity scheduled."))
+            if counts["skipped_won"] or counts["skipped_pending"]:
+                parts.append(
+                    _(
+                        "Skipped: %(won)s won, %(pending)s with an open activity.",
+                        won=counts["skipped_won"],
+                        pending=counts["skipped_pending"],
+                    )
+                )
+            if counts["errors"]:
+                parts.append(
+                    _(
+                        "%(count)s could not be scheduled: see the log.",
+                        count=counts["errors"],
+                    )
+                )
+        parts += params["warnings"]
+        return " ".join(parts)
+
+    # ------------------------------------------------------------
+    # UI
+    # ------------------------------------------------------------
+
+    @api.model
+    def _notify_result(self, result):
+        """A notification with the run's message and a link to its log."""
+        log = self.env["workflow.log"].browse(result["log_id"])
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Opportunity follow-up"),
+                # %s is where the web client puts the link to the log.
+                "message": result["message"].replace("%", "%%") + " %s",
+                "links": [
+                    {
+                        "label": self.env._("Open the log"),
+                        "url": f"/odoo/action-{LOG_ACTION}/{log.id}",
+                    }
+                ],
+                "type": "success" if result["success"] else "danger",
+                "sticky": not result["success"],
+            },
+        }

@@ -1,0 +1,79 @@
+from odoo import api, fields, models
+
+from .opportunity_followup_runner import (
+    DEFAULT_DEADLINE_DAYS,
+    DEFAULT_OVERDUE_THRESHOLD,
+    DEFAULT_STALE_DAYS,
+    STALE_DAYS_MAX,
+    STALE_DAYS_MIN,
+)
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    followup_stale_days = fields.Integer(
+        string="Stale After (Days)",
+        default=DEFAULT_STALE_DAYS,
+        config_parameter="crm_opportunity_followup.stale_days",
+    )
+    followup_activity_type_id = fields.Many2one(
+        "mail.activity.type",
+        string="Follow-up Activity",
+        default=lambda self: self.env.ref(
+            "mail.mail_activity_data_call", raise_if_not_found=False
+        ),
+        config_parameter="crm_opportunity_followup.activity_type_id",
+        domain="[('res_model', 'in', (False, 'crm.lead'))]",
+    )
+    followup_deadline_days = fields.Integer(
+        string="Due In (Days)",
+        default=DEFAULT_DEADLINE_DAYS,
+        config_parameter="crm_opportunity_followup.deadline_days",
+    )
+    followup_overdue_threshold = fields.Integer(
+        string="Overdue Warning Above",
+        default=DEFAULT_OVERDUE_THRESHOLD,
+        config_parameter="crm_opportunity_followup.overdue_threshold",
+    )
+    followup_cron_active = fields.Boolean(
+        string="Daily Follow-up",
+        compute="_compute_followup_cron_active",
+        inverse="_inverse_followup_cron_active",
+    )
+
+    _followup_stale_days_range = models.Constraint(
+        f"CHECK(followup_stale_days BETWEEN {STALE_DAYS_MIN} AND {STALE_DAYS_MAX})",
+        "Stale days must be between 1 and 3650.",
+    )
+    _followup_deadline_days_positive = models.Constraint(
+        "CHECK(followup_deadline_days >= 0)",
+        "The follow-up due days cannot be negative.",
+    )
+    _followup_overdue_threshold_positive = models.Constraint(
+        "CHECK(followup_overdue_threshold >= 0)",
+        "The overdue warning threshold cannot be negative.",
+    )
+
+    def _followup_cron(self):
+        # The cron is a technical record; sales managers switch it on and off
+        # from here without needing the Settings administrator rights.
+        return self.env.ref(
+            "crm_opportunity_followup.ir_cron_opportunity_followup", raise_if_not_found=False
+        ).sudo()
+
+    @api.depends("company_id")
+    def _compute_followup_cron_active(self):
+        for settings in self:
+            settings.followup_cron_active = bool(self._followup_cron().active)
+
+    def _inverse_followup_cron_active(self):
+        cron = self._followup_cron()
+        for settings in self:
+            if cron and cron.active != settings.followup_cron_active:
+                cron.active = settings.followup_cron_active
+
+    def action_run_followup(self):
+        """Save the settings, then run the follow-up with them."""
+        self.execute()
+        return self.env["opportunity.followup.runner"].action_run_from_settings()

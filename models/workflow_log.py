@@ -1,0 +1,110 @@
+from odoo import api, fields, models
+
+TRIGGERS = [
+    ("cron", "Scheduled Action"),
+    ("settings_button", "Settings Button"),
+    ("server_action", "Opportunities List Action"),
+    ("api", "HTTP API"),
+    ("chat", "Chat Command"),
+    ("manual", "Manual / Code"),
+]
+
+
+class WorkflowLog(models.Model):
+    """One run of a workflow: who started it, with what, and what came out.
+
+    Rows are written by the runner only (through ``sudo``); users read them.
+    """
+
+    _name = "workflow.log"
+    _table = "workflow_log"
+    _description = "Workflow Run Log"
+    _order = "date_start desc, id desc"
+    _rec_name = "display_name"
+
+    # Run identity
+    workflow_name = fields.Char(
+        required=True, readonly=True, default="opportunity_follow_up", index=True
+    )
+    trigger = fields.Selection(TRIGGERS, required=True, readonly=True, default="manual")
+    user_id = fields.Many2one(
+        "res.users", string="Started By", readonly=True, index=True
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        readonly=True,
+        index=True,
+        default=lambda self: self.env.company,
+    )
+
+    # Parameters used
+    stale_days = fields.Integer(readonly=True)
+    filter_user_id = fields.Many2one(
+        "res.users", string="Salesperson Filter", readonly=True
+    )
+    filter_team_id = fields.Many2one(
+        "crm.team", string="Sales Team Filter", readonly=True
+    )
+    parameters = fields.Json(string="Parameters (JSON)", readonly=True)
+    parameters_display = fields.Text(
+        string="Parameters", compute="_compute_parameters_display"
+    )
+
+    # Outcome
+    date_start = fields.Datetime(
+        string="Started", required=True, readonly=True, default=fields.Datetime.now
+    )
+    date_end = fields.Datetime(string="Ended", readonly=True)
+    duration = fields.Float(string="Duration (s)", readonly=True, aggregator="avg")
+    state = fields.Selection(
+        [
+            ("running", "Running"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+            ("interrupted", "Interrupted"),
+        ],
+        required=True,
+        readonly=True,
+        default="running",
+        index=True,
+    )
+    steps = fields.Char(string="Steps Executed", readonly=True)
+    message = fields.Text(readonly=True)
+    error = fields.Text(readonly=True)
+
+    # Counts
+    stale_count = fields.Integer(string="Stale", readonly=True)
+    eligible_count = fields.Integer(string="Eligible", readonly=True)
+    scheduled_count = fields.Integer(string="Scheduled", readonly=True)
+    skipped_won_count = fields.Integer(string="Skipped (Won)", readonly=True)
+    skipped_pending_count = fields.Integer(string="Skipped (Open Activity)", readonly=True)
+    error_count = fields.Integer(string="Errors", readonly=True)
+    warning_count = fields.Integer(string="Warnings", readonly=True)
+
+    line_ids = fields.One2many("workflow.log.line", "log_id", string="Lines", readonly=True)
+
+    @api.depends("workflow_name", "date_start")
+    def _compute_display_name(self):
+        for log in self:
+            log.display_name = self.env._(
+                "%(workflow)s #%(id)s", workflow=log.workflow_name, id=log.id or "-"
+            )
+
+    @api.depends("parameters")
+    def _compute_parameters_display(self):
+        for log in self:
+            log.parameters_display = "\n".join(
+                f"{key}: {value}" for key, value in sorted((log.parameters or {}).items())
+            )
+
+    def action_open_lines(self):
+        """Open the per-opportunity lines of this run."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.display_name,
+            "res_model": "workflow.log.line",
+            "view_mode": "list,form",
+            "domain": [("log_id", "=", self.id)],
+            "context": {"search_default_group_outcome": 1},
+        }

@@ -1,0 +1,35 @@
+from odoo import fields, models
+
+OUTCOMES = [
+    ("scheduled", "Scheduled"),
+    ("skipped_won", "Skipped: Won"),
+    ("skipped_pending", "Skipped: Open Activity"),
+    ("error", "Error"),
+]
+
+
+class WorkflowLogLine(models.Model):
+    """What one run did with one opportunity."""
+
+    _name = "workflow.log.line"
+    _description = "Workflow Run Log Line"
+    _order = "log_id desc, id"
+
+    log_id = fields.Many2one(
+        "workflow.log", required=True, readonly=True, index=True, ondelete="cascade"
+    )
+    company_id = fields.Many2one(related="log_id.company_id", store=True)
+    lead_id = fields.Many2one(
+        "crm.lead", string="Opportunity", readonly=True, index=True, ondelete="set null"
+    )
+    outcome = fields.Selection(OUTCOMES, required=True, readonly=True, index=True)
+    activity_id = fields.Many2one(
+        "mail.activity", string="Activity", readonly=True, ondelete="set null"
+    )
+    assignee_id = fields.Many2one("res.users", string="Assigned To", readonly=True)
+    days_stale = fields.Integer(readonly=True)
+    note = fields.Html(string="Drafted Message", readonly=True, sanitize=True)
+    warning = fields.Char(readonly=True)
+    reason = fields.Text(readonly=True)
+    date = fields.Datetime(related="log_id.date_start", store=True)
+    state = fields.Selection(related="log_id.state")

@@ -1,0 +1,4 @@
+from . import test_access
+from . import test_draft
+from . import test_runner
+from . import test_triggers

@@ -1,0 +1,86 @@
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import TransactionCase, new_test_user
+from odoo.tools import SQL
+
+
+class FollowupCase(TransactionCase):
+    """Shared set-up: a sales manager, two salespeople, a team and the
+    default pipeline stages; helpers to make opportunities of a given age."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.manager = new_test_user(
+            cls.env,
+            "fu_manager",
+            groups="sales_team.group_sale_manager",
+            name="Mia Manager",
+            tz="UTC",
+        )
+        cls.salesperson = new_test_user(
+            cls.env,
+            "fu_sales",
+            groups="sales_team.group_sale_salesman",
+            name="Sam Seller",
+            tz="UTC",
+        )
+        cls.salesperson_2 = new_test_user(
+            cls.env,
+            "fu_sales_2",
+            groups="sales_team.group_sale_salesman",
+            name="Sue Seller",
+            tz="UTC",
+        )
+        cls.team = cls.env["crm.team"].create(
+            {"name": "Follow-up Team", "user_id": cls.manager.id}
+        )
+        cls.stage_new = cls.env.ref("crm.stage_lead1")
+        cls.stage_qualified = cls.env.ref("crm.stage_lead2")
+        cls.stage_proposition = cls.env.ref("crm.stage_lead3")
+        cls.stage_won = cls.env.ref("crm.stage_lead4")
+        cls.call_type = cls.env.ref("mail.mail_activity_data_call")
+        cls.email_type = cls.env.ref("mail.mail_activity_data_email")
+        cls.Runner = cls.env["opportunity.followup.runner"]
+        cls.Activity = cls.env["mail.activity"]
+        # Opportunities that crm's own data may hold must not blur the counts.
+        cls.env["crm.lead"].search([]).action_archive()
+
+    @classmethod
+    def _opportunity(cls, name, days=20, **vals):
+        """An opportunity last updated ``days`` days ago (0: just now)."""
+        lead = cls.env["crm.lead"].create(
+            {
+                "name": name,
+                "type": "opportunity",
+                "user_id": cls.salesperson.id,
+                "team_id": cls.team.id,
+                "stage_id": cls.stage_new.id,
+                **vals,
+            }
+        )
+        if days:
+            cls._set_write_date(lead, fields.Datetime.now() - timedelta(days=days))
+        return lead
+
+    @classmethod
+    def _set_write_date(cls, leads, when):
+        # Pending recomputations would stamp a fresh write_date over ours.
+        cls.env.flush_all()
+        cls.env.cr.execute(
+            SQL(
+                "UPDATE crm_lead SET write_date = %s WHERE id IN %s",
+                when,
+                tuple(leads.ids),
+            )
+        )
+        leads.invalidate_recordset(["write_date"])
+
+    def _followups(self, leads):
+        return self.Activity.search(
+            [("res_model", "=", "crm.lead"), ("res_id", "in", leads.ids), ("is_followup", "=", True)]
+        )
+
+    def _set_param(self, key, value):
+        self.env["ir.config_parameter"].set_param(f"crm_opportunity_followup.{key}", value)

@@ -1,0 +1,41 @@
+from odoo.exceptions import AccessError
+
+from .common import FollowupCase
+
+
+class TestAccess(FollowupCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.own = cls._opportunity("Own Deal", days=20)
+        cls.colleague = cls._opportunity(
+            "Colleague Deal", days=20, user_id=cls.salesperson_2.id
+        )
+
+    def test_salesperson_cannot_run_whole_pipeline(self):
+        with self.assertRaises(AccessError):
+            self.Runner.with_user(self.salesperson).run()
+        self.assertFalse(self._followups(self.own | self.colleague))
+
+    def test_salesperson_runs_on_own_selection(self):
+        result = self.Runner.with_user(self.salesperson).run(lead_ids=self.own.ids)
+        self.assertEqual(result["counts"]["scheduled"], 1)
+        log = self.env["workflow.log"].with_user(self.salesperson).browse(result["log_id"])
+        self.assertEqual(log.scheduled_count, 1)
+
+    def test_salesperson_cannot_run_on_colleague_lead(self):
+        # Salespeople of the base group only see their own pipeline.
+        with self.assertRaises(AccessError):
+            self.Runner.with_user(self.salesperson).run(lead_ids=self.colleague.ids)
+        self.assertFalse(self._followups(self.colleague))
+
+    def test_log_is_read_only(self):
+        log_id = self.Runner.run()["log_id"]
+        for user in (self.salesperson, self.manager):
+            log = self.env["workflow.log"].with_user(user).browse(log_id)
+            with self.assertRaises(AccessError):
+                log.write({"state": "failed"})
+            with self.assertRaises(AccessError):
+                log.unlink()
+            with self.assertRaises(AccessError):
+                self.env["workflow.log"].with_user(user).create({"trigger": "manual"})
