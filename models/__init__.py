@@ -1,3 +1,4 @@
+from . import crm_lead
 from . import crm_stage
 from . import mail_activity
 from . import workflow_log

@@ -9,9 +9,9 @@ import pytz
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, LockError, UserError
 from odoo.fields import Domain
-from odoo.tools import format_date, split_every
+from odoo.tools import format_date, mute_logger, split_every
 
 _logger = logging.getLogger(__name__)
 
@@ -21,6 +21,7 @@ DEFAULT_STALE_DAYS = 14
 DEFAULT_DEADLINE_DAYS = 2
 DEFAULT_OVERDUE_THRESHOLD = 20
 DEFAULT_ACTIVITY_TYPE = "mail.mail_activity_data_call"
+UNIQUE_INDEX = "mail_activity_followup_open_unique"
 LOG_ACTION = "crm_opportunity_followup.workflow_log_action"
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 # Big enough for one INSERT per few hundred activities, small enough that a
@@ -28,6 +29,12 @@ STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 CHUNK_SIZE = 500
 # How many completed activities the drafted message mentions.
 HISTORY_SIZE = 3
+OUTCOME_COUNTS = {
+    "scheduled": "scheduled",
+    "skipped_won": "skipped_won",
+    "skipped_pending": "skipped_pending",
+    "error": "errors",
+}
 COUNT_KEYS = (
     "stale",
     "eligible",
@@ -227,7 +234,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         if in_cron:
             # Show the run as "running" while it works, and keep its log even
             # if the process dies before the end.
-            self.env["ir.cron"]._commit_progress(0)
+            self._commit_progress(log, 0)
         try:
             # Outside the cron the run is one transaction: a failure undoes all
             # of it. In the cron each chunk commits and only the failing one is
@@ -269,12 +276,20 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 line_vals = self._schedule_activity(leads, drafts, params)
                 self._create_lines(log, line_vals)
                 for vals in line_vals:
-                    counts["scheduled" if vals["outcome"] == "scheduled" else "errors"] += 1
+                    counts[OUTCOME_COUNTS[vals["outcome"]]] += 1
                     counts["warnings"] += bool(vals.get("warning"))
             if in_cron:
                 remaining -= len(chunk_ids)
                 log.sudo().write(self._count_vals(counts))
-                self.env["ir.cron"]._commit_progress(len(chunk_ids), remaining=remaining)
+                self._commit_progress(log, len(chunk_ids), remaining=remaining)
+
+    @api.model
+    def _commit_progress(self, log, processed, remaining=None):
+        """Commit a chunk (cron only) and lock the run's log row again at once:
+        a live run always holds that lock, which is how the next run tells a
+        dead run (see _mark_interrupted_runs) from a running one."""
+        self.env["ir.cron"]._commit_progress(processed, remaining=remaining)
+        log.sudo().lock_for_update(allow_referencing=True)
 
     # ------------------------------------------------------------
     # Step 1: detect
@@ -577,16 +592,27 @@ class OpportunityFollowupRunner(models.AbstractModel):
         activity_model = self.env["mail.activity"].with_context(
             mail_activity_quick_update=True
         )
+        # Failures are reported on their log line, not as "bad query" noise.
         try:
-            with self.env.cr.savepoint():
+            with self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
                 activities = activity_model.create(vals_list)
             for vals, activity in zip(line_vals, activities, strict=True):
                 vals["activity_id"] = activity.id
         except Exception:  # noqa: BLE001 - retried one by one below
             for vals, line in zip(vals_list, line_vals, strict=True):
                 try:
-                    with self.env.cr.savepoint():
+                    with self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
                         line["activity_id"] = activity_model.create(vals).id
+                except psycopg2.errors.UniqueViolation as exc:
+                    if UNIQUE_INDEX not in (exc.diag.constraint_name or ""):
+                        line.update(outcome="error", reason=self._error_text(exc))
+                        continue
+                    # Another run booked it between our filter and our insert.
+                    line.update(
+                        outcome="skipped_pending",
+                        reason=self.env._("Scheduled meanwhile by a concurrent run."),
+                        note=False,
+                    )
                 except Exception as exc:  # noqa: BLE001 - logged on its line (edge case 4)
                     line.update(outcome="error", reason=self._error_text(exc))
         return line_vals
@@ -624,7 +650,33 @@ class OpportunityFollowupRunner(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
+    def _mark_interrupted_runs(self):
+        """Runs still "running" whose process died: a live run holds a lock on
+        its log row, a dead one cannot."""
+        running = (
+            self.env["workflow.log"]
+            .sudo()
+            .search([("workflow_name", "=", WORKFLOW_NAME), ("state", "=", "running")])
+        )
+        for log in running:
+            try:
+                log.lock_for_update(allow_referencing=True)
+            except LockError:
+                continue  # still alive
+            log.write(
+                {
+                    "state": "interrupted",
+                    "message": self.env._(
+                        "Interrupted: the process running it stopped before the end. "
+                        "The activities of its committed chunks are kept; the next run "
+                        "completes the rest."
+                    ),
+                }
+            )
+
+    @api.model
     def _log_start(self, params):
+        self._mark_interrupted_runs()
         # The log is the runner's own record: users read it, never write it.
         return (
             self.env["workflow.log"]

@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 
+from .workflow_log import DEFAULT_RETENTION_DAYS, RETENTION_PARAM
 from .opportunity_followup_runner import (
     DEFAULT_DEADLINE_DAYS,
     DEFAULT_OVERDUE_THRESHOLD,
@@ -36,6 +37,12 @@ class ResConfigSettings(models.TransientModel):
         default=DEFAULT_OVERDUE_THRESHOLD,
         config_parameter="crm_opportunity_followup.overdue_threshold",
     )
+    followup_log_retention_days = fields.Integer(
+        string="Keep Logs (Days)",
+        default=DEFAULT_RETENTION_DAYS,
+        config_parameter=RETENTION_PARAM,
+        help="Follow-up logs older than this are deleted every day; 0 keeps them all.",
+    )
     followup_cron_active = fields.Boolean(
         string="Daily Follow-up",
         compute="_compute_followup_cron_active",
@@ -49,6 +56,10 @@ class ResConfigSettings(models.TransientModel):
     _followup_deadline_days_positive = models.Constraint(
         "CHECK(followup_deadline_days >= 0)",
         "The follow-up due days cannot be negative.",
+    )
+    _followup_log_retention_days_positive = models.Constraint(
+        "CHECK(followup_log_retention_days >= 0)",
+        "The log retention cannot be negative.",
     )
     _followup_overdue_threshold_positive = models.Constraint(
         "CHECK(followup_overdue_threshold >= 0)",

@@ -1,4 +1,10 @@
+from datetime import timedelta
+
 from odoo import api, fields, models
+
+RETENTION_PARAM = "crm_opportunity_followup.log_retention_days"
+DEFAULT_RETENTION_DAYS = 180
+PURGE_BATCH = 1000
 
 TRIGGERS = [
     ("cron", "Scheduled Action"),
@@ -96,6 +102,27 @@ class WorkflowLog(models.Model):
             log.parameters_display = "\n".join(
                 f"{key}: {value}" for key, value in sorted((log.parameters or {}).items())
             )
+
+    @api.model
+    def _cron_purge_old_logs(self):
+        """Delete logs older than the retention setting (0 keeps them all),
+        a batch per commit so a big backlog never holds one long transaction."""
+        # Settings are system parameters; the purge runs as the cron's user.
+        days = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param(RETENTION_PARAM, DEFAULT_RETENTION_DAYS)
+        )
+        if days <= 0:
+            return
+        domain = [("date_start", "<", fields.Datetime.now() - timedelta(days=days))]
+        remaining = self.search_count(domain)
+        while remaining:
+            batch = self.search(domain, limit=PURGE_BATCH)
+            batch.unlink()
+            remaining -= len(batch)
+            if self.env.context.get("cron_id"):
+                self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining)
 
     def action_open_lines(self):
         """Open the per-opportunity lines of this run."""

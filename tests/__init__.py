@@ -1,4 +1,5 @@
 from . import test_access
 from . import test_draft
+from . import test_reliability
 from . import test_runner
 from . import test_triggers

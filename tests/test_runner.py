@@ -194,8 +194,7 @@ class TestRunner(FollowupCase):
                 "%POISON%",
             )
         )
-        with mute_logger("odoo.sql_db"):
-            result = self.Runner.run()
+        result = self.Runner.run()
         self.assertTrue(result["success"])
         self.assertEqual(result["counts"]["errors"], 1)
         self.assertEqual(result["counts"]["scheduled"], 2)
