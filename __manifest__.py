@@ -20,6 +20,11 @@
         "views/res_config_settings_views.xml",
         "views/menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "crm_opportunity_followup/static/src/**/*",
+        ],
+    },
     "demo": [
         "demo/crm_opportunity_followup_demo.xml",
     ],

@@ -31,6 +31,7 @@ CHUNK_SIZE = 500
 HISTORY_SIZE = 3
 OUTCOME_COUNTS = {
     "scheduled": "scheduled",
+    "preview": "scheduled",
     "skipped_won": "skipped_won",
     "skipped_pending": "skipped_pending",
     "error": "errors",
@@ -65,7 +66,13 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
     @api.model
     def run(
-        self, stale_days=None, user_id=None, team_id=None, lead_ids=None, trigger="manual"
+        self,
+        stale_days=None,
+        user_id=None,
+        team_id=None,
+        lead_ids=None,
+        trigger="manual",
+        dry_run=False,
     ):
         """Run the follow-up workflow once and return its outcome.
 
@@ -76,12 +83,15 @@ class OpportunityFollowupRunner(models.AbstractModel):
         :param team_id: only this sales team's opportunities (id); same rule.
         :param lead_ids: only these opportunities (ids), e.g. a list selection.
         :param trigger: what started the run, stored on its log.
+        :param dry_run: detect, filter and draft only: the log lists what would
+            be scheduled (a preview) and no activity is created.
         :return: ``{"success", "steps_executed", "message", "error", "log_id",
             "counts"}``
         :raise UserError: on a malformed parameter; nothing is created then.
         :raise AccessError: when the user may not run it on that scope.
         """
         params = self._prepare_params(stale_days, user_id, team_id, lead_ids, trigger)
+        params["dry_run"] = bool(dry_run)
         self._check_run_access(params)
         return self._execute(params)
 
@@ -105,9 +115,21 @@ class OpportunityFollowupRunner(models.AbstractModel):
         return self._notify_result(self.run(trigger="settings_button"))
 
     @api.model
+    def action_preview_from_settings(self):
+        """The "Preview" button in the CRM settings."""
+        return self._open_preview(self.run(trigger="settings_button", dry_run=True))
+
+    @api.model
     def action_run_on_leads(self, leads):
         """The server action on the Opportunities list: run on the selection."""
         return self._notify_result(self.run(lead_ids=leads.ids, trigger="server_action"))
+
+    @api.model
+    def action_preview_on_leads(self, leads):
+        """The preview server action on the Opportunities list."""
+        return self._open_preview(
+            self.run(lead_ids=leads.ids, trigger="server_action", dry_run=True)
+        )
 
     # ------------------------------------------------------------
     # Parameters and access
@@ -148,6 +170,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
             team_id=False,
             lead_ids=None,
             company_ids=None,
+            dry_run=False,
             warnings=[],
         )
         if stale_days is not None:
@@ -210,10 +233,12 @@ class OpportunityFollowupRunner(models.AbstractModel):
         of opportunities for whoever may change all of them."""
         if self.env.su:
             return
-        if params["lead_ids"] is not None:
+        own_pipeline = params["user_id"] == self.env.uid
+        if params["lead_ids"] is not None or own_pipeline:
             if not self.env.user.has_group("sales_team.group_sale_salesman"):
                 raise AccessError(self.env._("Only salespeople can run the follow-up."))
-            self.env["crm.lead"].browse(params["lead_ids"]).exists().check_access("write")
+            if params["lead_ids"] is not None:
+                self.env["crm.lead"].browse(params["lead_ids"]).exists().check_access("write")
         elif not self.env.user.has_group("sales_team.group_sale_manager"):
             raise AccessError(
                 self.env._(
@@ -262,7 +287,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
             counts["skipped_pending"] = len(skipped_lines) - counts["skipped_won"]
             self._create_lines(log, skipped_lines)
             if eligible:
-                steps += ["draft_message", "schedule_activity"]
+                steps.append("draft_message")
+                if not params["dry_run"]:
+                    steps.append("schedule_activity")
                 self._process_chunks(eligible, params, log, counts, in_cron)
         steps.append("log_execution")
         return self._log_execution(log, params, counts, steps, started)
@@ -553,6 +580,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         )
         model_id = self.env["ir.model"]._get_id("crm.lead")
         vals_list, line_vals = [], []
+        outcome = "preview" if params["dry_run"] else "scheduled"
         for lead in leads:
             draft = drafts[lead.id]
             warnings = [w for w in [draft["warning"]] if w]
@@ -580,13 +608,15 @@ class OpportunityFollowupRunner(models.AbstractModel):
             line_vals.append(
                 {
                     "lead_id": lead.id,
-                    "outcome": "scheduled",
+                    "outcome": outcome,
                     "assignee_id": draft["assignee"].id,
                     "days_stale": draft["days"],
                     "note": draft["note"],
                     "warning": " ".join(warnings) or False,
                 }
             )
+        if params["dry_run"]:
+            return line_vals
         # The assignment e-mail of each activity is not sent: a run may book
         # hundreds of them.
         activity_model = self.env["mail.activity"].with_context(
@@ -688,6 +718,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     "user_id": self.env.user.id,
                     "company_id": self.env.company.id,
                     "stale_days": params["stale_days"],
+                    "dry_run": params["dry_run"],
                     "filter_user_id": params["user_id"],
                     "filter_team_id": params["team_id"],
                     "parameters": {
@@ -700,6 +731,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                             "deadline_days",
                             "overdue_threshold",
                             "activity_type_id",
+                            "dry_run",
                         )
                     },
                 }
@@ -789,7 +821,14 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     days=days,
                 )
             ]
-            if counts["scheduled"]:
+            if counts["scheduled"] and params["dry_run"]:
+                parts.append(
+                    _(
+                        "Preview: %(count)s follow-up activities would be scheduled.",
+                        count=counts["scheduled"],
+                    )
+                )
+            elif counts["scheduled"]:
                 parts.append(
                     _(
                         "%(count)s follow-up activities scheduled.",
@@ -819,6 +858,23 @@ class OpportunityFollowupRunner(models.AbstractModel):
     # ------------------------------------------------------------
     # UI
     # ------------------------------------------------------------
+
+    @api.model
+    def _open_preview(self, result):
+        """The preview window: what a run would do, with a button to do it."""
+        if not result["success"]:
+            return self._notify_result(result)
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Follow-up Preview"),
+            "res_model": "workflow.log",
+            "res_id": result["log_id"],
+            "view_mode": "form",
+            "views": [
+                (self.env.ref("crm_opportunity_followup.workflow_log_view_form_preview").id, "form")
+            ],
+            "target": "new",
+        }
 
     @api.model
     def _notify_result(self, result):

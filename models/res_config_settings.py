@@ -88,3 +88,8 @@ class ResConfigSettings(models.TransientModel):
         """Save the settings, then run the follow-up with them."""
         self.execute()
         return self.env["opportunity.followup.runner"].action_run_from_settings()
+
+    def action_preview_followup(self):
+        """Save the settings, then show what a run would schedule."""
+        self.execute()
+        return self.env["opportunity.followup.runner"].action_preview_from_settings()

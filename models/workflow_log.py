@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 RETENTION_PARAM = "crm_opportunity_followup.log_retention_days"
 DEFAULT_RETENTION_DAYS = 180
@@ -45,6 +46,13 @@ class WorkflowLog(models.Model):
 
     # Parameters used
     stale_days = fields.Integer(readonly=True)
+    dry_run = fields.Boolean(string="Preview", readonly=True)
+    confirmed_log_id = fields.Many2one(
+        "workflow.log",
+        string="Confirmed By Run",
+        readonly=True,
+        help="The run that scheduled the activities of this preview.",
+    )
     filter_user_id = fields.Many2one(
         "res.users", string="Salesperson Filter", readonly=True
     )
@@ -123,6 +131,20 @@ class WorkflowLog(models.Model):
             remaining -= len(batch)
             if self.env.context.get("cron_id"):
                 self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining)
+
+    def action_confirm_preview(self):
+        """Schedule exactly the opportunities this preview listed."""
+        self.ensure_one()
+        if not self.dry_run or self.confirmed_log_id:
+            raise UserError(self.env._("This preview has already been confirmed."))
+        leads = self.line_ids.filtered(lambda line: line.outcome == "preview").lead_id
+        runner = self.env["opportunity.followup.runner"]
+        result = runner.run(
+            stale_days=self.stale_days, lead_ids=leads.ids, trigger=self.trigger
+        )
+        # The preview is the runner's record: users never write it themselves.
+        self.sudo().confirmed_log_id = result["log_id"]
+        return runner._notify_result(result)
 
     def action_open_lines(self):
         """Open the per-opportunity lines of this run."""

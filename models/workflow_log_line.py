@@ -2,6 +2,7 @@ from odoo import fields, models
 
 OUTCOMES = [
     ("scheduled", "Scheduled"),
+    ("preview", "Would Be Scheduled"),
     ("skipped_won", "Skipped: Won"),
     ("skipped_pending", "Skipped: Open Activity"),
     ("error", "Error"),

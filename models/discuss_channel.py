@@ -1,0 +1,40 @@
+from markupsafe import Markup
+
+from odoo import models
+from odoo.exceptions import AccessError, UserError
+
+from .opportunity_followup_runner import LOG_ACTION
+
+
+class DiscussChannel(models.Model):
+    _inherit = "discuss.channel"
+
+    def execute_command_followup(self, **kwargs):
+        """``/followup [all] [days]`` typed in a conversation: run the
+        follow-up on the user's own opportunities (``all``: the whole
+        pipeline, for sales managers) and answer in the conversation."""
+        self.ensure_one()
+        words = (kwargs.get("body") or "").split()[1:]
+        whole_pipeline = bool(words) and words[0].lower() == "all"
+        if whole_pipeline:
+            words = words[1:]
+        try:
+            if len(words) > 1 or (words and not words[0].isdigit()):
+                raise UserError(
+                    self.env._("Usage: /followup [all] [days], for example /followup 21.")
+                )
+            result = self.env["opportunity.followup.runner"].run(
+                stale_days=int(words[0]) if words else None,
+                user_id=None if whole_pipeline else self.env.uid,
+                trigger="chat",
+            )
+        except (AccessError, UserError) as exc:
+            answer = Markup("%s") % exc.args[0]
+        else:
+            answer = Markup('%s <a href="/odoo/action-%s/%s">%s</a>') % (
+                result["message"],
+                LOG_ACTION,
+                result["log_id"],
+                self.env._("Open the log"),
+            )
+        self.env.user._bus_send_transient_message(self, answer)
