@@ -22,6 +22,7 @@ DEFAULT_DEADLINE_DAYS = 2
 DEFAULT_OVERDUE_THRESHOLD = 20
 DEFAULT_ACTIVITY_TYPE = "mail.mail_activity_data_call"
 UNIQUE_INDEX = "mail_activity_followup_open_unique"
+DIGEST_TEMPLATE = "crm_opportunity_followup.mail_template_followup_digest"
 LOG_ACTION = "crm_opportunity_followup.workflow_log_action"
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 # Big enough for one INSERT per few hundred activities, small enough that a
@@ -158,6 +159,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
             "deadline_days": get_int("deadline_days", DEFAULT_DEADLINE_DAYS),
             "overdue_threshold": get_int("overdue_threshold", DEFAULT_OVERDUE_THRESHOLD),
             "activity_type_id": activity_type.id,
+            # Stored inverted: Odoo deletes a system parameter set to False.
+            "send_digest": not icp.get_param(PARAM_PREFIX + "digest_disabled"),
         }
 
     @api.model
@@ -291,6 +294,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 if not params["dry_run"]:
                     steps.append("schedule_activity")
                 self._process_chunks(eligible, params, log, counts, in_cron)
+        if counts["scheduled"] and not params["dry_run"] and params["send_digest"]:
+            self._send_digests(log)
         steps.append("log_execution")
         return self._log_execution(log, params, counts, steps, started)
 
@@ -646,6 +651,18 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 except Exception as exc:  # noqa: BLE001 - logged on its line (edge case 4)
                     line.update(outcome="error", reason=self._error_text(exc))
         return line_vals
+
+    @api.model
+    def _send_digests(self, log):
+        """One e-mail per salesperson listing their new activities, in their
+        language, instead of Odoo's one "assigned to you" e-mail per activity."""
+        template = self.env.ref(DIGEST_TEMPLATE, raise_if_not_found=False)
+        if not template:
+            return
+        lines = log.line_ids.filtered(lambda line: line.outcome == "scheduled")
+        for assignee, assignee_lines in lines.grouped("assignee_id").items():
+            if assignee.partner_id.email:
+                template.with_context(followup_lines=assignee_lines).send_mail(assignee.id)
 
     @api.model
     def _overloaded_assignees(self, user_ids, params):

@@ -43,6 +43,12 @@ class ResConfigSettings(models.TransientModel):
         config_parameter=RETENTION_PARAM,
         help="Follow-up logs older than this are deleted every day; 0 keeps them all.",
     )
+    followup_send_digest = fields.Boolean(
+        string="Digest E-mail",
+        default=True,
+        help="After each run, send every salesperson one e-mail listing their new "
+        "re-engagement activities (never one e-mail per activity).",
+    )
     followup_cron_active = fields.Boolean(
         string="Daily Follow-up",
         compute="_compute_followup_cron_active",
@@ -65,6 +71,21 @@ class ResConfigSettings(models.TransientModel):
         "CHECK(followup_overdue_threshold >= 0)",
         "The overdue warning threshold cannot be negative.",
     )
+
+    @api.model
+    def get_values(self):
+        res = super().get_values()
+        res["followup_send_digest"] = self.env["opportunity.followup.runner"]._get_settings()[
+            "send_digest"
+        ]
+        return res
+
+    def set_values(self):
+        super().set_values()
+        # Stored inverted: Odoo deletes a system parameter set to False.
+        self.env["ir.config_parameter"].sudo().set_param(
+            "crm_opportunity_followup.digest_disabled", not self.followup_send_digest
+        )
 
     def _followup_cron(self):
         # The cron is a technical record; sales managers switch it on and off

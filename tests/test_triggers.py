@@ -56,6 +56,8 @@ class TestTriggers(FollowupCase):
         form.followup_overdue_threshold = 7
         form.followup_activity_type_id = self.email_type
         form.followup_cron_active = False
+        self.assertTrue(form.followup_send_digest)
+        form.followup_send_digest = False
         form.save().execute()
         settings = self.Runner._get_settings()
         self.assertEqual(
@@ -65,6 +67,7 @@ class TestTriggers(FollowupCase):
                 "deadline_days": 4,
                 "overdue_threshold": 7,
                 "activity_type_id": self.email_type.id,
+                "send_digest": False,
             },
         )
         self.assertFalse(self.cron.active)

@@ -1,0 +1,96 @@
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import new_test_user
+
+from .common import FollowupCase
+
+
+class TestNotifications(FollowupCase):
+    """200 activities must not mean 200 e-mails."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.leads = cls.env["crm.lead"]
+        for index in range(200):
+            cls.leads |= cls._opportunity(
+                f"Bulk {index}",
+                days=0,
+                user_id=(cls.salesperson if index % 2 else cls.salesperson_2).id,
+            )
+        cls._set_write_date(cls.leads, fields.Datetime.now() - timedelta(days=30))
+        cls.salesperson.notification_type = "email"
+        cls.salesperson_2.notification_type = "email"
+
+    def _queued(self):
+        return self.env["mail.mail"].search([])
+
+    def test_one_digest_per_salesperson(self):
+        before = self._queued()
+        result = self.Runner.with_user(self.manager).run()
+        self.assertEqual(result["counts"]["scheduled"], 200)
+        mails = self._queued() - before
+        self.assertEqual(len(mails), 2)
+        self.assertEqual(
+            mails.recipient_ids, (self.salesperson | self.salesperson_2).partner_id
+        )
+        mail = mails.filtered(lambda m: m.recipient_ids == self.salesperson.partner_id)
+        self.assertEqual(mail.subject, "100 stale opportunities to re-engage")
+        self.assertIn("Bulk 1", mail.body_html)
+        self.assertIn("/mail/view?model=crm.lead", mail.body_html)
+
+    def test_odoo_default_sends_one_per_activity(self):
+        """What the digest replaces: Odoo's own assignment notice, per activity."""
+        before = self._queued()
+        for lead in self.leads:
+            lead.with_user(self.manager).activity_schedule(
+                "mail.mail_activity_data_call", user_id=lead.user_id.id
+            )
+        self.assertEqual(len(self._queued() - before), 200)
+
+    def test_digest_can_be_turned_off(self):
+        self._set_param("digest_disabled", True)
+        before = self._queued()
+        self.Runner.with_user(self.manager).run()
+        self.assertFalse(self._queued() - before)
+
+
+class TestPipelineMarker(FollowupCase):
+    def test_stale_marker_and_filter(self):
+        stale = self._opportunity("Marker Stale", days=20)
+        fresh = self._opportunity("Marker Fresh", days=2)
+        won = self._opportunity("Marker Won", days=20, stage_id=self.stage_won.id)
+        self.assertTrue(stale.followup_is_stale)
+        self.assertFalse(fresh.followup_is_stale)
+        self.assertFalse(won.followup_is_stale)
+        found = self.env["crm.lead"].search([("followup_is_stale", "=", True)])
+        self.assertEqual(found, stale)
+        not_stale = self.env["crm.lead"].search([("followup_is_stale", "=", False)])
+        self.assertEqual(not_stale & (stale | fresh | won), fresh | won)
+
+    def test_history_button(self):
+        lead = self._opportunity("History Button", days=20)
+        self.assertEqual(lead.followup_count, 0)
+        self.Runner.run()
+        lead.invalidate_recordset(["followup_count"])
+        self.assertEqual(lead.followup_count, 1)
+        action = lead.action_open_followup_history()
+        lines = self.env["workflow.log.line"].search(action["domain"])
+        self.assertEqual(lines.activity_id, self._followups(lead))
+
+
+class TestLanguages(FollowupCase):
+    def test_french_salesperson_gets_french_note(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        french = new_test_user(
+            self.env, "fu_french", groups="sales_team.group_sale_salesman", lang="fr_FR"
+        )
+        lead = self._opportunity("Affaire", days=0, user_id=french.id)
+        self._set_write_date(lead, fields.Datetime.now() - timedelta(days=20))
+        when = (fields.Datetime.now() - timedelta(days=20)).date()
+        self.Runner.run()
+        activity = self._followups(lead)
+        self.assertEqual(activity.summary, "Relancer : Affaire (inactive depuis 20 jours)")
+        self.assertIn("n'a pas été mise à jour depuis 20 jours", activity.note)
+        self.assertIn(when.strftime("%d/%m/%Y"), activity.note)
