@@ -26,6 +26,9 @@
         "web.assets_backend": [
             "crm_opportunity_followup/static/src/**/*",
         ],
+        "web.assets_tests": [
+            "crm_opportunity_followup/static/tests/tours/**/*",
+        ],
     },
     "demo": [
         "demo/crm_opportunity_followup_demo.xml",

@@ -1,7 +1,5 @@
 import json
-import logging
 import re
-
 from odoo import http
 from odoo.exceptions import AccessError, UserError
 from odoo.http import request
@@ -12,16 +10,9 @@ from ..models.opportunity_followup_runner import (
     WORKFLOW_NAME,
 )
 
-_logger = logging.getLogger(__name__)
 
 BEARER = re.compile(r"^bearer\s+(\S+)$", re.IGNORECASE)
-# Parameter name -> (accepted JSON types, description used in error messages).
-PARAMS = {
-    "stale_days": "a whole number from %s to %s" % (STALE_DAYS_MIN, STALE_DAYS_MAX),
-    "user_id": "a user id (whole number) or null",
-    "team_id": "a sales team id (whole number) or null",
-    "dry_run": "true or false",
-}
+PARAMS = ("stale_days", "user_id", "team_id", "dry_run")
 
 
 class WorkflowApi(http.Controller):
@@ -42,10 +33,12 @@ class WorkflowApi(http.Controller):
     )
     def run_workflow(self, **_kwargs):
         httprequest = request.httprequest
-        if httprequest.method != "POST":
-            return _error(405, "method_not_allowed", "Use POST.", headers=[("Allow", "POST")])
         if not request.db:
+            # No database, so no translations either.
             return _error(503, "no_database", "No database is selected on this server.")
+        _ = request.env._
+        if httprequest.method != "POST":
+            return _error(405, "method_not_allowed", _("Use POST."), headers=[("Allow", "POST")])
 
         match = BEARER.match(httprequest.headers.get("Authorization", ""))
         # Checking a key needs no user yet: it is what tells the user.
@@ -56,43 +49,69 @@ class WorkflowApi(http.Controller):
             return _error(
                 401,
                 "unauthorized",
-                "Send a valid API key as 'Authorization: Bearer <key>'.",
+                _("Send a valid API key as 'Authorization: Bearer <key>'."),
                 headers=[("WWW-Authenticate", 'Bearer realm="odoo"')],
             )
         request.update_env(user=uid)
 
         if httprequest.mimetype != "application/json":
-            return _error(400, "bad_content_type", "The body must be application/json.")
+            return _error(400, "bad_content_type", _("The body must be application/json."))
         try:
             body = json.loads(httprequest.get_data(as_text=True) or "null")
         except ValueError as exc:
-            return _error(400, "malformed_json", f"The body is not valid JSON: {exc}")
+            return _error(
+                400, "malformed_json", _("The body is not valid JSON: %(error)s", error=exc)
+            )
         if not isinstance(body, dict):
-            return _error(400, "bad_body", "The body must be a JSON object.")
-        unknown = set(body) - {"workflow_name", "params"}
-        if unknown:
-            return _error(400, "unknown_field", f"Unknown field: {sorted(unknown)[0]}.",
-                          field=sorted(unknown)[0])
+            return _error(400, "bad_body", _("The body must be a JSON object."))
+        for name in sorted(set(body) - {"workflow_name", "params"}):
+            return _error(
+                400, "unknown_field", _("Unknown field: %(name)s.", name=name), field=name
+            )
         if body.get("workflow_name") != WORKFLOW_NAME:
             return _error(
                 404,
                 "unknown_workflow",
-                f"Unknown workflow_name {body.get('workflow_name')!r}; "
-                f"available: {WORKFLOW_NAME!r}.",
+                _(
+                    "Unknown workflow_name %(name)r; available: %(available)r.",
+                    name=body.get("workflow_name"),
+                    available=WORKFLOW_NAME,
+                ),
                 field="workflow_name",
             )
         params = body.get("params") or {}
         if not isinstance(params, dict):
-            return _error(400, "bad_params", "params must be a JSON object.", field="params")
+            return _error(
+                400, "bad_params", _("params must be a JSON object."), field="params"
+            )
         for name, value in params.items():
             if name not in PARAMS:
-                return _error(400, "unknown_parameter", f"Unknown parameter: {name}.",
-                              field=name)
+                return _error(
+                    400,
+                    "unknown_parameter",
+                    _("Unknown parameter: %(name)s.", name=name),
+                    field=name,
+                )
             if not _valid(name, value):
+                expected = {
+                    "stale_days": _(
+                        "a whole number from %(min)s to %(max)s",
+                        min=STALE_DAYS_MIN,
+                        max=STALE_DAYS_MAX,
+                    ),
+                    "user_id": _("a user id (whole number) or null"),
+                    "team_id": _("a sales team id (whole number) or null"),
+                    "dry_run": _("true or false"),
+                }[name]
                 return _error(
                     400,
                     "invalid_parameter",
-                    f"{name} must be {PARAMS[name]}; received {value!r}.",
+                    _(
+                        "%(name)s must be %(expected)s; received %(value)r.",
+                        name=name,
+                        expected=expected,
+                        value=value,
+                    ),
                     field=name,
                 )
         try:

@@ -7,3 +7,4 @@ from . import test_preview
 from . import test_reliability
 from . import test_runner
 from . import test_triggers
+from . import test_tours

@@ -1,0 +1,50 @@
+import { registry } from "@web/core/registry";
+
+registry.category("web_tour.tours").add("crm_opportunity_followup_settings_tour", {
+    steps: () => [
+        {
+            content: "Run the follow-up from the CRM settings",
+            trigger: "button[name='action_run_followup']",
+            run: "click",
+        },
+        {
+            content: "The run's outcome shows in a notification",
+            trigger: ".o_notification:contains('Found 2 stale opportunities')",
+        },
+        {
+            content: "with a link to its log",
+            trigger: ".o_notification a:contains('Open the log')",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("crm_opportunity_followup_list_tour", {
+    steps: () => [
+        {
+            content: "Select the first opportunity",
+            trigger:
+                ".o_list_renderer tr:contains('Tour Deal A') td.o_list_record_selector input[type='checkbox']",
+            run: "click",
+        },
+        {
+            content: "Select the second opportunity",
+            trigger:
+                ".o_list_renderer tr:contains('Tour Deal B') td.o_list_record_selector input[type='checkbox']",
+            run: "click",
+        },
+        {
+            content: "Open the Actions menu",
+            trigger: ".o_cp_action_menus button",
+            run: "click",
+        },
+        {
+            content: "Run the follow-up on the selection",
+            trigger: ".o-dropdown--menu span:contains('Run stale follow-up')",
+            run: "click",
+        },
+        {
+            content: "The outcome shows in a notification",
+            trigger: ".o_notification:contains('Found 2 stale opportunities')",
+        },
+    ],
+});
