@@ -453,13 +453,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     env._("Completed so far:"),
                     Markup().join(
                         Markup("<li>%s</li>")
-                        % env._(
-                            "%(date)s: %(type)s %(summary)s",
-                            date=format_date(env, activity.date_done, lang_code=lang),
-                            type=activity.with_context(lang=lang).activity_type_id.name
-                            or env._("Activity"),
-                            summary=activity.summary or "",
-                        )
+                        % self._history_item(env, lang, activity)
                         for activity in done
                     ),
                 )
@@ -477,6 +471,19 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 "warning": warning,
             }
         return drafts
+
+    @api.model
+    def _history_item(self, env, lang, activity):
+        kind = activity.with_context(lang=lang).activity_type_id.name or env._("Activity")
+        date = format_date(env, activity.date_done, lang_code=lang)
+        if activity.summary:
+            return env._(
+                "%(date)s: %(type)s (%(summary)s)",
+                date=date,
+                type=kind,
+                summary=activity.summary,
+            )
+        return env._("%(date)s: %(type)s", date=date, type=kind)
 
     @api.model
     def _assignee(self, lead):

@@ -1,0 +1,154 @@
+"""Capture the screenshots of static/description/ from a running instance.
+
+Run by ``make screenshots``, against the demo database served on
+http://127.0.0.1:8069 (``make demo SERVE=1``). Drives Debian's headless Chromium
+through its DevTools protocol (websocket-client), logs in, opens each page and
+saves a PNG.
+
+Usage: python3 tools/screenshots.py [--url URL] [--login admin] [--password admin]
+"""
+
+import argparse
+import base64
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import websocket
+
+OUT_DIR = os.path.join(os.path.dirname(__file__), "..", "static", "description")
+CHROME_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1400,900",
+]
+# (file, path, CSS selector to wait for, JavaScript to run then, e.g. to scroll)
+PAGES = [
+    (
+        "screenshot_settings.png",
+        "/odoo/settings",
+        ".settings_tab .tab[data-key=crm]",
+        "document.querySelector('.settings_tab .tab[data-key=crm]').click();"
+        "new Promise(r => setTimeout(r, 1500)).then(() => document"
+        ".querySelector('#followup_stale_days').scrollIntoView({block: 'start'}))",
+    ),
+    ("screenshot_log_list.png", "/odoo/followup-logs", ".o_list_renderer", None),
+    (
+        "screenshot_log_graph.png",
+        "/odoo/followup-logs?view_type=graph",
+        ".o_graph_renderer canvas",
+        None,
+    ),
+    ("screenshot_log_form.png", "/odoo/followup-logs/{log_id}", ".o_form_view", None),
+    (
+        "screenshot_opportunity.png",
+        "/odoo/action-crm.crm_lead_action_pipeline/{lead_id}",
+        ".o-mail-Activity",
+        None,
+    ),
+]
+
+
+class Chrome:
+    def __init__(self, binary):
+        self.profile = tempfile.mkdtemp(prefix="followup_shots_")
+        self.process = subprocess.Popen(
+            [binary, *CHROME_FLAGS, f"--user-data-dir={self.profile}",
+             "--remote-debugging-port=0", "about:blank"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        port_file = os.path.join(self.profile, "DevToolsActivePort")
+        for _ in range(100):
+            if os.path.exists(port_file):
+                break
+            time.sleep(0.1)
+        port = open(port_file).read().split()[0]
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json"))
+        page = next(t for t in targets if t["type"] == "page")
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30)
+        self.ids = itertools.count(1)
+        self.send("Page.enable")
+
+    def send(self, method, **params):
+        message_id = next(self.ids)
+        self.ws.send(json.dumps({"id": message_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == message_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+
+    def evaluate(self, expression):
+        result = self.send("Runtime.evaluate", expression=expression, awaitPromise=True)
+        return result.get("result", {}).get("value")
+
+    def open(self, url, selector, timeout=30):
+        """Navigate, then wait until the web client has rendered ``selector``."""
+        self.send("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(f"!!document.querySelector({json.dumps(selector)})"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url}: {selector} did not show in {timeout}s")
+            time.sleep(0.3)
+        time.sleep(1)  # let images and animations settle
+
+    def close(self):
+        self.ws.close()
+        self.process.kill()
+        self.process.wait()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8069")
+    parser.add_argument("--login", default="admin")
+    parser.add_argument("--password", default="admin")
+    parser.add_argument("--log-id", type=int, required=True)
+    parser.add_argument("--lead-id", type=int, required=True)
+    args = parser.parse_args()
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not binary:
+        sys.exit("Chromium is missing: apt-get install chromium")
+    chrome = Chrome(binary)
+    try:
+        chrome.open(f"{args.url}/web/login", "form.oe_login_form")
+        chrome.evaluate(
+            "document.querySelector('input[name=login]').value = %s;"
+            "document.querySelector('input[name=password]').value = %s;"
+            "document.querySelector('form.oe_login_form').submit();"
+            % (json.dumps(args.login), json.dumps(args.password))
+        )
+        time.sleep(3)
+        for filename, path, selector, script in PAGES:
+            url = args.url + path.format(log_id=args.log_id, lead_id=args.lead_id)
+            chrome.open(url, selector)
+            if script:
+                chrome.evaluate(script)
+                time.sleep(1)
+            png = base64.b64decode(chrome.send("Page.captureScreenshot")["data"])
+            target = os.path.normpath(os.path.join(OUT_DIR, filename))
+            with open(target, "wb") as file:
+                file.write(png)
+            print(f"saved {target} ({len(png)} bytes)")
+    finally:
+        chrome.close()
+
+
+if __name__ == "__main__":
+    main()
