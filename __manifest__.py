@@ -33,6 +33,4 @@
     "demo": [
         "demo/crm_opportunity_followup_demo.xml",
     ],
-    "installable": True,
-    "application": False,
 }

@@ -1,5 +1,6 @@
 import json
 import re
+
 from odoo import http
 from odoo.exceptions import AccessError, UserError
 from odoo.http import request
@@ -9,7 +10,6 @@ from ..models.opportunity_followup_runner import (
     STALE_DAYS_MIN,
     WORKFLOW_NAME,
 )
-
 
 BEARER = re.compile(r"^bearer\s+(\S+)$", re.IGNORECASE)
 PARAMS = ("stale_days", "user_id", "team_id", "dry_run")
@@ -36,9 +36,14 @@ class WorkflowApi(http.Controller):
         if not request.db:
             # No database, so no translations either.
             return _error(503, "no_database", "No database is selected on this server.")
-        _ = request.env._
+        env = request.env
         if httprequest.method != "POST":
-            return _error(405, "method_not_allowed", _("Use POST."), headers=[("Allow", "POST")])
+            return _error(
+                405,
+                "method_not_allowed",
+                env._("Use POST."),
+                headers=[("Allow", "POST")],
+            )
 
         match = BEARER.match(httprequest.headers.get("Authorization", ""))
         # Checking a key needs no user yet: it is what tells the user.
@@ -49,30 +54,37 @@ class WorkflowApi(http.Controller):
             return _error(
                 401,
                 "unauthorized",
-                _("Send a valid API key as 'Authorization: Bearer <key>'."),
+                env._("Send a valid API key as 'Authorization: Bearer <key>'."),
                 headers=[("WWW-Authenticate", 'Bearer realm="odoo"')],
             )
         request.update_env(user=uid)
 
         if httprequest.mimetype != "application/json":
-            return _error(400, "bad_content_type", _("The body must be application/json."))
+            return _error(
+                400, "bad_content_type", env._("The body must be application/json.")
+            )
         try:
             body = json.loads(httprequest.get_data(as_text=True) or "null")
         except ValueError as exc:
             return _error(
-                400, "malformed_json", _("The body is not valid JSON: %(error)s", error=exc)
+                400,
+                "malformed_json",
+                env._("The body is not valid JSON: %(error)s", error=exc),
             )
         if not isinstance(body, dict):
-            return _error(400, "bad_body", _("The body must be a JSON object."))
+            return _error(400, "bad_body", env._("The body must be a JSON object."))
         for name in sorted(set(body) - {"workflow_name", "params"}):
             return _error(
-                400, "unknown_field", _("Unknown field: %(name)s.", name=name), field=name
+                400,
+                "unknown_field",
+                env._("Unknown field: %(name)s.", name=name),
+                field=name,
             )
         if body.get("workflow_name") != WORKFLOW_NAME:
             return _error(
                 404,
                 "unknown_workflow",
-                _(
+                env._(
                     "Unknown workflow_name %(name)r; available: %(available)r.",
                     name=body.get("workflow_name"),
                     available=WORKFLOW_NAME,
@@ -82,31 +94,34 @@ class WorkflowApi(http.Controller):
         params = body.get("params") or {}
         if not isinstance(params, dict):
             return _error(
-                400, "bad_params", _("params must be a JSON object."), field="params"
+                400,
+                "bad_params",
+                env._("params must be a JSON object."),
+                field="params",
             )
         for name, value in params.items():
             if name not in PARAMS:
                 return _error(
                     400,
                     "unknown_parameter",
-                    _("Unknown parameter: %(name)s.", name=name),
+                    env._("Unknown parameter: %(name)s.", name=name),
                     field=name,
                 )
             if not _valid(name, value):
                 expected = {
-                    "stale_days": _(
+                    "stale_days": env._(
                         "a whole number from %(min)s to %(max)s",
                         min=STALE_DAYS_MIN,
                         max=STALE_DAYS_MAX,
                     ),
-                    "user_id": _("a user id (whole number) or null"),
-                    "team_id": _("a sales team id (whole number) or null"),
-                    "dry_run": _("true or false"),
+                    "user_id": env._("a user id (whole number) or null"),
+                    "team_id": env._("a sales team id (whole number) or null"),
+                    "dry_run": env._("true or false"),
                 }[name]
                 return _error(
                     400,
                     "invalid_parameter",
-                    _(
+                    env._(
                         "%(name)s must be %(expected)s; received %(value)r.",
                         name=name,
                         expected=expected,

@@ -21,7 +21,9 @@ class DiscussChannel(models.Model):
         try:
             if len(words) > 1 or (words and not words[0].isdigit()):
                 raise UserError(
-                    self.env._("Usage: /followup [all] [days], for example /followup 21.")
+                    self.env._(
+                        "Usage: /followup [all] [days], for example /followup 21."
+                    )
                 )
             result = self.env["opportunity.followup.runner"].run(
                 stale_days=int(words[0]) if words else None,

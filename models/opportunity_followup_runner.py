@@ -99,7 +99,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
     @api.model
     def _cron_run_followup(self):
         """Daily scheduled action: one run per company, in that company's timezone."""
-        companies = self.env["res.company"].search([], order="id")
+        companies = self.env["res.company"].search([("active", "=", True)], order="id")
         for company in companies:
             runner = self.with_company(company).with_context(
                 allowed_company_ids=company.ids
@@ -107,7 +107,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
             params = runner._prepare_params(None, None, None, None, "cron")
             # Opportunities without a company belong to the first company's run,
             # so that they are considered exactly once.
-            params["company_ids"] = company.ids + ([False] if company == companies[:1] else [])
+            params["company_ids"] = company.ids + (
+                [False] if company == companies[:1] else []
+            )
             runner._execute(params)
 
     @api.model
@@ -123,7 +125,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
     @api.model
     def action_run_on_leads(self, leads):
         """The server action on the Opportunities list: run on the selection."""
-        return self._notify_result(self.run(lead_ids=leads.ids, trigger="server_action"))
+        return self._notify_result(
+            self.run(lead_ids=leads.ids, trigger="server_action")
+        )
 
     @api.model
     def action_preview_on_leads(self, leads):
@@ -148,7 +152,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
             try:
                 return int(value) if value not in (None, False, "") else default
             except ValueError:
-                _logger.warning("Ignoring invalid setting %s=%r", PARAM_PREFIX + key, value)
+                _logger.warning(
+                    "Ignoring invalid setting %s=%r", PARAM_PREFIX + key, value
+                )
                 return default
 
         activity_type = self.env["mail.activity.type"].browse(
@@ -157,7 +163,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
         return {
             "stale_days": get_int("stale_days", DEFAULT_STALE_DAYS),
             "deadline_days": get_int("deadline_days", DEFAULT_DEADLINE_DAYS),
-            "overdue_threshold": get_int("overdue_threshold", DEFAULT_OVERDUE_THRESHOLD),
+            "overdue_threshold": get_int(
+                "overdue_threshold", DEFAULT_OVERDUE_THRESHOLD
+            ),
             "activity_type_id": activity_type.id,
             # Stored inverted: Odoo deletes a system parameter set to False.
             "send_digest": not icp.get_param(PARAM_PREFIX + "digest_disabled"),
@@ -223,7 +231,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
             ):
                 raise UserError(
                     self.env._(
-                        "lead_ids must be a list of opportunity ids; received %(value)r.",
+                        "lead_ids must be a list of opportunity ids; "
+                        "received %(value)r.",
                         value=lead_ids,
                     )
                 )
@@ -241,7 +250,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
             if not self.env.user.has_group("sales_team.group_sale_salesman"):
                 raise AccessError(self.env._("Only salespeople can run the follow-up."))
             if params["lead_ids"] is not None:
-                self.env["crm.lead"].browse(params["lead_ids"]).exists().check_access("write")
+                self.env["crm.lead"].browse(params["lead_ids"]).exists().check_access(
+                    "write"
+                )
         elif not self.env.user.has_group("sales_team.group_sale_manager"):
             raise AccessError(
                 self.env._(
@@ -272,7 +283,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         except psycopg2.errors.TransactionRollbackError:
             # Serialization failures and deadlocks: let Odoo retry the request.
             raise
-        except Exception as exc:  # noqa: BLE001 - any failure must leave its log
+        except Exception as exc:
             _logger.exception("Opportunity follow-up run %s failed", log.id)
             return self._log_failure(log, exc, started)
 
@@ -286,7 +297,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
             steps.append("filter_eligible")
             eligible, skipped_lines = self._filter_eligible(stale, params)
             counts["eligible"] = len(eligible)
-            counts["skipped_won"] = sum(v["outcome"] == "skipped_won" for v in skipped_lines)
+            counts["skipped_won"] = sum(
+                v["outcome"] == "skipped_won" for v in skipped_lines
+            )
             counts["skipped_pending"] = len(skipped_lines) - counts["skipped_won"]
             self._create_lines(log, skipped_lines)
             if eligible:
@@ -365,7 +378,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
     def _cutoff(self, params):
         """Midnight (in the run's timezone) of today minus stale_days, in UTC."""
         cutoff_date = self._today(params) - timedelta(days=params["stale_days"])
-        local = self._run_tz(params).localize(datetime.combine(cutoff_date, datetime.min.time()))
+        local = self._run_tz(params).localize(
+            datetime.combine(cutoff_date, datetime.min.time())
+        )
         return local.astimezone(pytz.utc).replace(tzinfo=None)
 
     @api.model
@@ -452,8 +467,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 note += Markup("<p>%s</p><ul>%s</ul>") % (
                     env._("Completed so far:"),
                     Markup().join(
-                        Markup("<li>%s</li>")
-                        % self._history_item(env, lang, activity)
+                        Markup("<li>%s</li>") % self._history_item(env, lang, activity)
                         for activity in done
                     ),
                 )
@@ -465,7 +479,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 "assignee": assignee,
                 "days": days,
                 "summary": env._(
-                    "Re-engage: %(name)s (stale %(days)s days)", name=lead.name, days=days
+                    "Re-engage: %(name)s (stale %(days)s days)",
+                    name=lead.name,
+                    days=days,
                 ),
                 "note": note,
                 "warning": warning,
@@ -474,7 +490,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
     @api.model
     def _history_item(self, env, lang, activity):
-        kind = activity.with_context(lang=lang).activity_type_id.name or env._("Activity")
+        kind = activity.with_context(lang=lang).activity_type_id.name or env._(
+            "Activity"
+        )
         date = format_date(env, activity.date_done, lang_code=lang)
         if activity.summary:
             return env._(
@@ -543,7 +561,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     add_context={"days": days, "salesperson": assignee},
                 )[lead.id]
                 return str(rendered), None
-            except Exception as exc:  # noqa: BLE001 - a bad template must not stop the run
+            except Exception as exc:
                 warning = env._(
                     "The wording template of stage %(stage)s failed (%(error)s); the "
                     "default wording was used.",
@@ -563,14 +581,16 @@ class OpportunityFollowupRunner(models.AbstractModel):
             )
         elif tone == "middle":
             body = env._(
-                "I wanted to follow up on our proposal for %(name)s. Did it answer your "
-                "questions? I am happy to adjust it or walk you through it on a call.",
+                "I wanted to follow up on our proposal for %(name)s. Did it answer "
+                "your questions? I am happy to adjust it or walk you through it on "
+                "a call.",
                 name=lead.name,
             )
         else:
             body = env._(
-                "it has been a while since we last talked about %(name)s. Is it still "
-                "a priority for you? A short call would help us see where things stand.",
+                "it has been a while since we last talked about %(name)s. Is it "
+                "still a priority for you? A short call would help us see where "
+                "things stand.",
                 name=lead.name,
             )
         return f"{greeting} {body}", warning
@@ -640,7 +660,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 activities = activity_model.create(vals_list)
             for vals, activity in zip(line_vals, activities, strict=True):
                 vals["activity_id"] = activity.id
-        except Exception:  # noqa: BLE001 - retried one by one below
+        except Exception:
             for vals, line in zip(vals_list, line_vals, strict=True):
                 try:
                     with self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
@@ -655,7 +675,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                         reason=self.env._("Scheduled meanwhile by a concurrent run."),
                         note=False,
                     )
-                except Exception as exc:  # noqa: BLE001 - logged on its line (edge case 4)
+                except Exception as exc:
                     line.update(outcome="error", reason=self._error_text(exc))
         return line_vals
 
@@ -669,7 +689,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
         lines = log.line_ids.filtered(lambda line: line.outcome == "scheduled")
         for assignee, assignee_lines in lines.grouped("assignee_id").items():
             if assignee.partner_id.email:
-                template.with_context(followup_lines=assignee_lines).send_mail(assignee.id)
+                template.with_context(followup_lines=assignee_lines).send_mail(
+                    assignee.id
+                )
 
     @api.model
     def _overloaded_assignees(self, user_ids, params):
@@ -828,18 +850,17 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
     @api.model
     def _result_message(self, params, counts):
-        _ = self.env._
         days = params["stale_days"]
         if not counts["stale"]:
             parts = [
-                _(
+                self.env._(
                     "No stale opportunities older than %(days)s days: nothing to do.",
                     days=days,
                 )
             ]
         else:
             parts = [
-                _(
+                self.env._(
                     "Found %(count)s stale opportunities older than %(days)s days.",
                     count=counts["stale"],
                     days=days,
@@ -847,23 +868,23 @@ class OpportunityFollowupRunner(models.AbstractModel):
             ]
             if counts["scheduled"] and params["dry_run"]:
                 parts.append(
-                    _(
+                    self.env._(
                         "Preview: %(count)s follow-up activities would be scheduled.",
                         count=counts["scheduled"],
                     )
                 )
             elif counts["scheduled"]:
                 parts.append(
-                    _(
+                    self.env._(
                         "%(count)s follow-up activities scheduled.",
                         count=counts["scheduled"],
                     )
                 )
             else:
-                parts.append(_("No follow-up activity scheduled."))
+                parts.append(self.env._("No follow-up activity scheduled."))
             if counts["skipped_won"] or counts["skipped_pending"]:
                 parts.append(
-                    _(
+                    self.env._(
                         "Skipped: %(won)s won, %(pending)s with an open activity.",
                         won=counts["skipped_won"],
                         pending=counts["skipped_pending"],
@@ -871,7 +892,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 )
             if counts["errors"]:
                 parts.append(
-                    _(
+                    self.env._(
                         "%(count)s could not be scheduled: see the log.",
                         count=counts["errors"],
                     )
@@ -895,7 +916,12 @@ class OpportunityFollowupRunner(models.AbstractModel):
             "res_id": result["log_id"],
             "view_mode": "form",
             "views": [
-                (self.env.ref("crm_opportunity_followup.workflow_log_view_form_preview").id, "form")
+                (
+                    self.env.ref(
+                        "crm_opportunity_followup.workflow_log_view_form_preview"
+                    ).id,
+                    "form",
+                )
             ],
             "target": "new",
         }

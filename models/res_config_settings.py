@@ -1,6 +1,5 @@
 from odoo import api, fields, models
 
-from .workflow_log import DEFAULT_RETENTION_DAYS, RETENTION_PARAM
 from .opportunity_followup_runner import (
     DEFAULT_DEADLINE_DAYS,
     DEFAULT_OVERDUE_THRESHOLD,
@@ -8,6 +7,7 @@ from .opportunity_followup_runner import (
     STALE_DAYS_MAX,
     STALE_DAYS_MIN,
 )
+from .workflow_log import DEFAULT_RETENTION_DAYS, RETENTION_PARAM
 
 
 class ResConfigSettings(models.TransientModel):
@@ -75,23 +75,25 @@ class ResConfigSettings(models.TransientModel):
     @api.model
     def get_values(self):
         res = super().get_values()
-        res["followup_send_digest"] = self.env["opportunity.followup.runner"]._get_settings()[
-            "send_digest"
-        ]
+        res["followup_send_digest"] = self.env[
+            "opportunity.followup.runner"
+        ]._get_settings()["send_digest"]
         return res
 
     def set_values(self):
-        super().set_values()
+        res = super().set_values()
         # Stored inverted: Odoo deletes a system parameter set to False.
         self.env["ir.config_parameter"].sudo().set_param(
             "crm_opportunity_followup.digest_disabled", not self.followup_send_digest
         )
+        return res
 
     def _followup_cron(self):
         # The cron is a technical record; sales managers switch it on and off
         # from here without needing the Settings administrator rights.
         return self.env.ref(
-            "crm_opportunity_followup.ir_cron_opportunity_followup", raise_if_not_found=False
+            "crm_opportunity_followup.ir_cron_opportunity_followup",
+            raise_if_not_found=False,
         ).sudo()
 
     @api.depends("company_id")

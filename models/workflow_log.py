@@ -91,11 +91,15 @@ class WorkflowLog(models.Model):
     eligible_count = fields.Integer(string="Eligible", readonly=True)
     scheduled_count = fields.Integer(string="Scheduled", readonly=True)
     skipped_won_count = fields.Integer(string="Skipped (Won)", readonly=True)
-    skipped_pending_count = fields.Integer(string="Skipped (Open Activity)", readonly=True)
+    skipped_pending_count = fields.Integer(
+        string="Skipped (Open Activity)", readonly=True
+    )
     error_count = fields.Integer(string="Errors", readonly=True)
     warning_count = fields.Integer(string="Warnings", readonly=True)
 
-    line_ids = fields.One2many("workflow.log.line", "log_id", string="Lines", readonly=True)
+    line_ids = fields.One2many(
+        "workflow.log.line", "log_id", string="Lines", readonly=True
+    )
 
     @api.depends("workflow_name", "date_start")
     def _compute_display_name(self):
@@ -108,7 +112,8 @@ class WorkflowLog(models.Model):
     def _compute_parameters_display(self):
         for log in self:
             log.parameters_display = "\n".join(
-                f"{key}: {value}" for key, value in sorted((log.parameters or {}).items())
+                f"{key}: {value}"
+                for key, value in sorted((log.parameters or {}).items())
             )
 
     @api.model

@@ -24,9 +24,7 @@ class WorkflowLogLine(models.Model):
         "crm.lead", string="Opportunity", readonly=True, index=True, ondelete="set null"
     )
     outcome = fields.Selection(OUTCOMES, required=True, readonly=True, index=True)
-    activity_id = fields.Many2one(
-        "mail.activity", string="Activity", readonly=True, ondelete="set null"
-    )
+    activity_id = fields.Many2one("mail.activity", readonly=True, ondelete="set null")
     assignee_id = fields.Many2one("res.users", string="Assigned To", readonly=True)
     days_stale = fields.Integer(readonly=True)
     note = fields.Html(string="Drafted Message", readonly=True, sanitize=True)

@@ -79,8 +79,14 @@ class FollowupCase(TransactionCase):
 
     def _followups(self, leads):
         return self.Activity.search(
-            [("res_model", "=", "crm.lead"), ("res_id", "in", leads.ids), ("is_followup", "=", True)]
+            [
+                ("res_model", "=", "crm.lead"),
+                ("res_id", "in", leads.ids),
+                ("is_followup", "=", True),
+            ]
         )
 
     def _set_param(self, key, value):
-        self.env["ir.config_parameter"].set_param(f"crm_opportunity_followup.{key}", value)
+        self.env["ir.config_parameter"].set_param(
+            f"crm_opportunity_followup.{key}", value
+        )

@@ -20,7 +20,11 @@ class TestAccess(FollowupCase):
     def test_salesperson_runs_on_own_selection(self):
         result = self.Runner.with_user(self.salesperson).run(lead_ids=self.own.ids)
         self.assertEqual(result["counts"]["scheduled"], 1)
-        log = self.env["workflow.log"].with_user(self.salesperson).browse(result["log_id"])
+        log = (
+            self.env["workflow.log"]
+            .with_user(self.salesperson)
+            .browse(result["log_id"])
+        )
         self.assertEqual(log.scheduled_count, 1)
 
     def test_salesperson_cannot_run_on_colleague_lead(self):

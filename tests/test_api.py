@@ -12,18 +12,28 @@ class TestWorkflowApi(HttpCase, FollowupCase):
         super().setUpClass()
         cls.stale = cls._opportunity("API Stale Deal", days=20)
         Keys = cls.env["res.users.apikeys"]
-        cls.manager_key = Keys.with_user(cls.manager).sudo()._generate(None, "test", None)
-        cls.sales_key = Keys.with_user(cls.salesperson).sudo()._generate(None, "test", None)
+        cls.manager_key = (
+            Keys.with_user(cls.manager).sudo()._generate(None, "test", None)
+        )
+        cls.sales_key = (
+            Keys.with_user(cls.salesperson).sudo()._generate(None, "test", None)
+        )
         cls.plain_user = new_test_user(cls.env, "fu_plain", groups="base.group_user")
-        cls.plain_key = Keys.with_user(cls.plain_user).sudo()._generate(None, "test", None)
+        cls.plain_key = (
+            Keys.with_user(cls.plain_user).sudo()._generate(None, "test", None)
+        )
 
     def _post(self, body, key=None, content_type="application/json", method="POST"):
         headers = {"Content-Type": content_type}
         if key is not False:
             headers["Authorization"] = f"Bearer {key or self.manager_key}"
         data = body if isinstance(body, str) else json.dumps(body)
-        response = self.url_open("/workflows/run", data=data, headers=headers, method=method)
-        self.assertEqual(response.headers["Content-Type"], "application/json; charset=utf-8")
+        response = self.url_open(
+            "/workflows/run", data=data, headers=headers, method=method
+        )
+        self.assertEqual(
+            response.headers["Content-Type"], "application/json; charset=utf-8"
+        )
         return response.status_code, response.json()
 
     def test_success(self):
@@ -33,7 +43,9 @@ class TestWorkflowApi(HttpCase, FollowupCase):
         self.assertEqual(status, 200, body)
         self.assertTrue(body["success"])
         self.assertEqual(body["counts"]["scheduled"], 1)
-        self.assertIn("Found 1 stale opportunities older than 14 days.", body["message"])
+        self.assertIn(
+            "Found 1 stale opportunities older than 14 days.", body["message"]
+        )
         log = self.env["workflow.log"].browse(body["log_id"])
         self.assertEqual((log.trigger, log.user_id), ("api", self.manager))
         self.assertTrue(self._followups(self.stale))
@@ -54,14 +66,38 @@ class TestWorkflowApi(HttpCase, FollowupCase):
             ("wrong key", good, "not-a-key", "application/json", 401, None),
             ("bad json", "{oops", None, "application/json", 400, None),
             ("content type", "workflow_name=x", None, "text/plain", 400, None),
-            ("unknown workflow", {"workflow_name": "nope"}, None, "application/json", 404,
-             "workflow_name"),
-            ("unknown param", dict(good, params={"colour": 1}), None, "application/json", 400,
-             "colour"),
-            ("wrong type", dict(good, params={"stale_days": "14"}), None, "application/json",
-             400, "stale_days"),
-            ("out of range", dict(good, params={"stale_days": 0}), None, "application/json",
-             400, "stale_days"),
+            (
+                "unknown workflow",
+                {"workflow_name": "nope"},
+                None,
+                "application/json",
+                404,
+                "workflow_name",
+            ),
+            (
+                "unknown param",
+                dict(good, params={"colour": 1}),
+                None,
+                "application/json",
+                400,
+                "colour",
+            ),
+            (
+                "wrong type",
+                dict(good, params={"stale_days": "14"}),
+                None,
+                "application/json",
+                400,
+                "stale_days",
+            ),
+            (
+                "out of range",
+                dict(good, params={"stale_days": 0}),
+                None,
+                "application/json",
+                400,
+                "stale_days",
+            ),
             ("salesperson", good, self.sales_key, "application/json", 403, None),
             ("no sales rights", good, self.plain_key, "application/json", 403, None),
         ]

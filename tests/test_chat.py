@@ -8,8 +8,12 @@ class TestChatCommand(FollowupCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.own = cls._opportunity("Own Chat Deal", days=20)
-        cls.other = cls._opportunity("Sue's Chat Deal", days=20, user_id=cls.salesperson_2.id)
-        cls.channel = cls.env["discuss.channel"].create({"name": "sales", "channel_type": "channel"})
+        cls.other = cls._opportunity(
+            "Sue's Chat Deal", days=20, user_id=cls.salesperson_2.id
+        )
+        cls.channel = cls.env["discuss.channel"].create(
+            {"name": "sales", "channel_type": "channel"}
+        )
 
     def _say(self, user, body):
         """Type a command as ``user``; return the answer the bus carries."""
@@ -17,8 +21,7 @@ class TestChatCommand(FollowupCase):
         self.channel.with_user(user).execute_command_followup(body=body)
         self.env.cr.precommit.run()
         messages = [
-            json.loads(bus.message)
-            for bus in self.env["bus.bus"].sudo().search([])
+            json.loads(bus.message) for bus in self.env["bus.bus"].sudo().search([])
         ]
         answers = [
             message["payload"]["body"]

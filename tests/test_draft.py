@@ -15,7 +15,9 @@ class TestDraft(FollowupCase):
         lead = self._opportunity("History Deal", days=0)
         for summary in ("First call", "Sent brochure", "Demo", "Pricing call"):
             lead.activity_schedule(
-                "mail.mail_activity_data_call", summary=summary, user_id=self.salesperson.id
+                "mail.mail_activity_data_call",
+                summary=summary,
+                user_id=self.salesperson.id,
             ).action_done()
         self._set_write_date(lead, fields.Datetime.now() - timedelta(days=20))
         note = self._note(lead)
@@ -31,7 +33,9 @@ class TestDraft(FollowupCase):
         self.assertIn("No activity has been completed on it yet.", note)
 
     def test_wording_follows_the_stage(self):
-        early = self._note(self._opportunity("Early", days=20, stage_id=self.stage_new.id))
+        early = self._note(
+            self._opportunity("Early", days=20, stage_id=self.stage_new.id)
+        )
         middle = self._note(
             self._opportunity("Middle", days=20, stage_id=self.stage_qualified.id)
         )
@@ -43,12 +47,15 @@ class TestDraft(FollowupCase):
         self.assertIn("close to a decision", late)
 
     def test_greets_the_contact(self):
-        note = self._note(self._opportunity("Contact Deal", days=20, contact_name="Ada"))
+        note = self._note(
+            self._opportunity("Contact Deal", days=20, contact_name="Ada")
+        )
         self.assertIn("Hello Ada,", note)
 
     def test_stage_template(self):
         self.stage_qualified.followup_template = (
-            "Dear {{ object.contact_name }}, {{ days }} days already on {{ object.name }}."
+            "Dear {{ object.contact_name }}, {{ days }} days already on "
+            "{{ object.name }}."
         )
         lead = self._opportunity(
             "Templated", days=20, stage_id=self.stage_qualified.id, contact_name="Bo"

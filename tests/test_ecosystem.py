@@ -91,6 +91,8 @@ class TestLanguages(FollowupCase):
         when = (fields.Datetime.now() - timedelta(days=20)).date()
         self.Runner.run()
         activity = self._followups(lead)
-        self.assertEqual(activity.summary, "Relancer : Affaire (inactive depuis 20 jours)")
+        self.assertEqual(
+            activity.summary, "Relancer : Affaire (inactive depuis 20 jours)"
+        )
         self.assertIn("n'a pas été mise à jour depuis 20 jours", activity.note)
         self.assertIn(when.strftime("%d/%m/%Y"), activity.note)

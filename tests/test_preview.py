@@ -43,7 +43,9 @@ class TestPreview(FollowupCase):
             preview.with_user(self.manager).action_confirm_preview()
 
     def test_preview_from_the_list(self):
-        action = self.Runner.with_user(self.salesperson).action_preview_on_leads(self.stale)
+        action = self.Runner.with_user(self.salesperson).action_preview_on_leads(
+            self.stale
+        )
         preview = self.env["workflow.log"].browse(action["res_id"])
         self.assertEqual(preview.line_ids.outcome, "preview")
         self.assertFalse(self._followups(self.stale))

@@ -13,7 +13,11 @@ from .common import FollowupCase
 
 class TestReliability(FollowupCase):
     def test_interrupted_run_is_marked(self):
-        dead = self.env["workflow.log"].sudo().create({"trigger": "cron", "state": "running"})
+        dead = (
+            self.env["workflow.log"]
+            .sudo()
+            .create({"trigger": "cron", "state": "running"})
+        )
         self._opportunity("Stale Deal", days=20)
         result = self.Runner.run()
         self.assertTrue(result["success"])
@@ -31,7 +35,9 @@ class TestReliability(FollowupCase):
         self._set_param("log_retention_days", 180)
         Log._cron_purge_old_logs()
         self.assertFalse(old.exists())
-        self.assertFalse(self.env["workflow.log.line"].search([("log_id", "=", old.id)]))
+        self.assertFalse(
+            self.env["workflow.log.line"].search([("log_id", "=", old.id)])
+        )
         self.assertTrue(recent.exists())
 
     def test_bad_filters(self):
@@ -39,7 +45,9 @@ class TestReliability(FollowupCase):
         archived_user = new_test_user(
             self.env, "fu_archived", groups="sales_team.group_sale_salesman"
         )
-        archived_deal = self._opportunity("Archived user's deal", days=20, user_id=archived_user.id)
+        archived_deal = self._opportunity(
+            "Archived user's deal", days=20, user_id=archived_user.id
+        )
         archived_user.action_archive()
         # An archived salesperson still owns opportunities: the filter holds.
         result = self.Runner.run(user_id=archived_user.id)
@@ -47,7 +55,10 @@ class TestReliability(FollowupCase):
         self.assertTrue(self._followups(archived_deal))
         self.assertFalse(self._followups(stale))
         for key, value in (("user_id", "7"), ("team_id", 1.5), ("user_id", [1])):
-            with self.subTest(key=key, value=value), self.assertRaises(UserError) as caught:
+            with (
+                self.subTest(key=key, value=value),
+                self.assertRaises(UserError) as caught,
+            ):
                 self.Runner.run(**{key: value})
             self.assertIn(key, str(caught.exception))
         with self.assertRaises(UserError) as caught:
@@ -68,7 +79,10 @@ class TestReliability(FollowupCase):
             company_id=company_b.id,
             company_ids=[(6, 0, company_b.ids)],
         )
-        # A run from company A never touches company B.
+        # A run from company A never touches company B, even filtered on B's
+        # salesperson.
+        result = self.Runner.with_user(self.manager).run(user_id=user_b.id)
+        self.assertFalse(self._followups(lead_b))
         result = self.Runner.with_user(self.manager).run()
         self.assertEqual(result["counts"]["stale"], 1)
         self.assertTrue(self._followups(lead_a))
@@ -76,7 +90,9 @@ class TestReliability(FollowupCase):
         with self.assertRaises(AccessError):
             self.Runner.with_user(self.manager).run(lead_ids=lead_b.ids)
         # The cron runs every company, one log each.
-        self.env.ref("crm_opportunity_followup.ir_cron_opportunity_followup").ir_actions_server_id.run()
+        self.env.ref(
+            "crm_opportunity_followup.ir_cron_opportunity_followup"
+        ).ir_actions_server_id.run()
         self.assertTrue(self._followups(lead_b))
         log_b = self.env["workflow.log"].search([("company_id", "=", company_b.id)])
         self.assertEqual(log_b.trigger, "cron")
@@ -126,8 +142,10 @@ class TestConcurrentRuns(TransactionCase):
                     # the registry lock that the test runner's thread holds.
                     cr.transaction = Transaction(self.registry)
                     env = api.Environment(cr, SUPERUSER_ID, {})
-                    results[name] = env["opportunity.followup.runner"].run(lead_ids=lead_ids)
-            except Exception as exc:  # noqa: BLE001 - reported by the assertions
+                    results[name] = env["opportunity.followup.runner"].run(
+                        lead_ids=lead_ids
+                    )
+            except Exception as exc:
                 results[name] = exc
                 first_done.set()
 
@@ -148,8 +166,9 @@ class TestConcurrentRuns(TransactionCase):
         with self.registry.cursor() as cr:
             cr.execute(
                 SQL(
-                    "SELECT res_id, count(*) FROM mail_activity WHERE res_model = 'crm.lead' "
-                    "AND res_id IN %s AND active GROUP BY res_id",
+                    "SELECT res_id, count(*) FROM mail_activity "
+                    "WHERE res_model = 'crm.lead' AND res_id IN %s AND active "
+                    "GROUP BY res_id",
                     tuple(lead_ids),
                 )
             )

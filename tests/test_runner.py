@@ -17,7 +17,9 @@ class TestRunner(FollowupCase):
         cls.won = cls._opportunity("Won Deal", days=30, stage_id=cls.stage_won.id)
         cls.pending = cls._opportunity("Pending Deal", days=25)
         cls.pending.activity_schedule(
-            "mail.mail_activity_data_todo", user_id=cls.salesperson.id, summary="Call back"
+            "mail.mail_activity_data_todo",
+            user_id=cls.salesperson.id,
+            summary="Call back",
         )
         cls._set_write_date(cls.pending, fields.Datetime.now() - timedelta(days=25))
         cls.recent = cls._opportunity("Recent Deal", days=3)
@@ -25,18 +27,32 @@ class TestRunner(FollowupCase):
         cls.archived = cls._opportunity("Archived Deal", days=40)
         cls.archived.action_archive()
         cls._set_write_date(cls.archived, fields.Datetime.now() - timedelta(days=40))
-        cls.all_leads = cls.stale | cls.won | cls.pending | cls.recent | cls.plain_lead | cls.archived
+        cls.all_leads = (
+            cls.stale
+            | cls.won
+            | cls.pending
+            | cls.recent
+            | cls.plain_lead
+            | cls.archived
+        )
 
     def test_output_shape_counts_and_log(self):
         result = self.Runner.run()
         self.assertEqual(
-            set(result), {"success", "steps_executed", "message", "error", "log_id", "counts"}
+            set(result),
+            {"success", "steps_executed", "message", "error", "log_id", "counts"},
         )
         self.assertTrue(result["success"])
         self.assertIsNone(result["error"])
         self.assertEqual(
             result["steps_executed"],
-            ["detect_stale", "filter_eligible", "draft_message", "schedule_activity", "log_execution"],
+            [
+                "detect_stale",
+                "filter_eligible",
+                "draft_message",
+                "schedule_activity",
+                "log_execution",
+            ],
         )
         self.assertEqual(
             result["counts"],
@@ -51,7 +67,9 @@ class TestRunner(FollowupCase):
             },
         )
         self.assertTrue(
-            result["message"].startswith("Found 3 stale opportunities older than 14 days."),
+            result["message"].startswith(
+                "Found 3 stale opportunities older than 14 days."
+            ),
             result["message"],
         )
         self.assertIn("1 follow-up activities scheduled.", result["message"])
@@ -81,7 +99,11 @@ class TestRunner(FollowupCase):
         outcomes = {line.lead_id: line.outcome for line in log.line_ids}
         self.assertEqual(
             outcomes,
-            {self.stale: "scheduled", self.won: "skipped_won", self.pending: "skipped_pending"},
+            {
+                self.stale: "scheduled",
+                self.won: "skipped_won",
+                self.pending: "skipped_pending",
+            },
         )
         scheduled_line = log.line_ids.filtered(lambda line: line.outcome == "scheduled")
         self.assertEqual(scheduled_line.activity_id, self._followups(self.stale))
@@ -145,14 +167,19 @@ class TestRunner(FollowupCase):
         self.assertEqual(result["counts"], dict.fromkeys(result["counts"], 0))
         self.assertEqual(result["steps_executed"], ["detect_stale", "log_execution"])
         self.assertEqual(
-            result["message"], "No stale opportunities older than 3650 days: nothing to do."
+            result["message"],
+            "No stale opportunities older than 3650 days: nothing to do.",
         )
-        self.assertEqual(self.env["workflow.log"].browse(result["log_id"]).state, "done")
+        self.assertEqual(
+            self.env["workflow.log"].browse(result["log_id"]).state, "done"
+        )
         self.assertFalse(self._followups(self.all_leads))
 
     def test_edge_all_have_recent_activity(self):
         """Edge case 1 bis: stale ones all have an open activity: count 0."""
-        self.stale.activity_schedule("mail.mail_activity_data_todo", user_id=self.salesperson.id)
+        self.stale.activity_schedule(
+            "mail.mail_activity_data_todo", user_id=self.salesperson.id
+        )
         self._set_write_date(self.stale, fields.Datetime.now() - timedelta(days=20))
         result = self.Runner.run()
         self.assertEqual(result["counts"]["scheduled"], 0)
@@ -173,8 +200,10 @@ class TestRunner(FollowupCase):
                 date_deadline=fields.Date.today() - timedelta(days=3),
             )
         result = self.Runner.run()
-        line = self.env["workflow.log"].browse(result["log_id"]).line_ids.filtered(
-            lambda line: line.lead_id == self.stale
+        line = (
+            self.env["workflow.log"]
+            .browse(result["log_id"])
+            .line_ids.filtered(lambda line: line.lead_id == self.stale)
         )
         self.assertEqual(line.outcome, "scheduled")
         self.assertEqual(line.warning, "Sam Seller already has 2 overdue activities.")
@@ -200,8 +229,10 @@ class TestRunner(FollowupCase):
         self.assertEqual(result["counts"]["scheduled"], 2)
         self.assertFalse(self._followups(poison))
         self.assertTrue(self._followups(other | self.stale))
-        line = self.env["workflow.log"].browse(result["log_id"]).line_ids.filtered(
-            lambda line: line.lead_id == poison
+        line = (
+            self.env["workflow.log"]
+            .browse(result["log_id"])
+            .line_ids.filtered(lambda line: line.lead_id == poison)
         )
         self.assertEqual(line.outcome, "error")
         self.assertIn("test_no_poison", line.reason)
@@ -211,14 +242,19 @@ class TestRunner(FollowupCase):
         """Edge case 5: an unknown user_id: filter ignored, with a warning."""
         other = self._opportunity("Sue's deal", days=20, user_id=self.salesperson_2.id)
         result = self.Runner.run(user_id=987654321)
-        self.assertTrue(self._followups(self.stale | other) and len(self._followups(self.stale | other)) == 2)
+        self.assertTrue(
+            self._followups(self.stale | other)
+            and len(self._followups(self.stale | other)) == 2
+        )
         self.assertIn("user_id 987654321 does not exist", result["message"])
         self.assertEqual(result["counts"]["warnings"], 1)
         result = self.Runner.run(team_id=987654321)
         self.assertIn("team_id 987654321 does not exist", result["message"])
 
     def test_user_and_team_filters(self):
-        other = self._opportunity("Sue's deal", days=20, user_id=self.salesperson_2.id, team_id=False)
+        other = self._opportunity(
+            "Sue's deal", days=20, user_id=self.salesperson_2.id, team_id=False
+        )
         result = self.Runner.run(user_id=self.salesperson_2.id)
         self.assertEqual(result["counts"]["stale"], 1)
         self.assertTrue(self._followups(other))
@@ -229,7 +265,9 @@ class TestRunner(FollowupCase):
 
     def test_lead_ids_restrict_the_run(self):
         other = self._opportunity("Other deal", days=20)
-        result = self.Runner.run(lead_ids=[other.id, self.recent.id, self.plain_lead.id, 987654321])
+        result = self.Runner.run(
+            lead_ids=[other.id, self.recent.id, self.plain_lead.id, 987654321]
+        )
         self.assertEqual(result["counts"]["stale"], 1)
         self.assertTrue(self._followups(other))
         self.assertFalse(self._followups(self.stale))
@@ -261,7 +299,9 @@ class TestRunner(FollowupCase):
             # 10 Nov 11:00 UTC is 11 Nov 01:00 there: after it.
             late = self._opportunity("Late Kiritimati", days=0)
             self._set_write_date(late, datetime(2026, 11, 10, 11, 0))
-            as_utc = self.Runner.with_user(self.salesperson).run(lead_ids=(self.stale | late).ids)
+            as_utc = self.Runner.with_user(self.salesperson).run(
+                lead_ids=(self.stale | late).ids
+            )
             self.assertEqual(as_utc["counts"]["stale"], 0)
             result = self.Runner.with_user(self.manager).run()
         self.assertEqual(result["counts"]["scheduled"], 1)
@@ -292,7 +332,9 @@ class TestRunner(FollowupCase):
             raise RuntimeError("drafting exploded")
 
         self.patch(Runner, "_draft_message", broken)
-        with mute_logger("odoo.addons.crm_opportunity_followup.models.opportunity_followup_runner"):
+        with mute_logger(
+            "odoo.addons.crm_opportunity_followup.models.opportunity_followup_runner"
+        ):
             result = self.Runner.run()
         self.assertFalse(result["success"])
         self.assertEqual(result["error"], "drafting exploded")

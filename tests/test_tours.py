@@ -15,9 +15,15 @@ class TestTours(HttpCase, FollowupCase):
         cls.deal_b = cls._opportunity("Tour Deal B", days=20, user_id=admin.id)
 
     def test_settings_button(self):
-        self.start_tour("/odoo/settings#crm", "crm_opportunity_followup_settings_tour", login="admin")
+        self.start_tour(
+            "/odoo/settings#crm",
+            "crm_opportunity_followup_settings_tour",
+            login="admin",
+        )
         self.assertEqual(len(self._followups(self.deal_a | self.deal_b)), 2)
-        self.assertEqual(self.env["workflow.log"].search([], limit=1).trigger, "settings_button")
+        self.assertEqual(
+            self.env["workflow.log"].search([], limit=1).trigger, "settings_button"
+        )
 
     def test_list_action(self):
         self.start_tour(
@@ -26,4 +32,6 @@ class TestTours(HttpCase, FollowupCase):
             login="admin",
         )
         self.assertEqual(len(self._followups(self.deal_a | self.deal_b)), 2)
-        self.assertEqual(self.env["workflow.log"].search([], limit=1).trigger, "server_action")
+        self.assertEqual(
+            self.env["workflow.log"].search([], limit=1).trigger, "server_action"
+        )

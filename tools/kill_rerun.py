@@ -10,8 +10,8 @@ chunk is committed, then runs the scheduled action again and checks that:
 - the next run marks that log "interrupted", schedules exactly the rest, and
   no opportunity ends up with two open re-engagement activities.
 
-Usage: python3 tools/kill_rerun.py --db-host H --db-port P --db-user U
-       [--database NAME] [--leads N] [--addons-path PATH]
+Usage: python3 tools/kill_rerun.py [--leads N]
+       (a throwaway PostgreSQL cluster is started and removed)
 """
 
 import argparse
@@ -23,8 +23,12 @@ import time
 
 import psycopg2
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgcluster
+
 CRON_XMLID = "crm_opportunity_followup.ir_cron_opportunity_followup"
-CHILD_CODE = """
+CHILD_CODE = (
+    """
 import sys
 import odoo
 from odoo.modules.registry import Registry
@@ -35,7 +39,9 @@ registry = Registry(config["db_name"][0])
 with registry.cursor() as cr:
     env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
     env.ref("%s").method_direct_trigger()
-""" % CRON_XMLID
+"""
+    % CRON_XMLID
+)
 
 GENERATE_CODE = """
 import sys
@@ -48,7 +54,9 @@ config.parse_config(sys.argv[2:])
 registry = Registry(config["db_name"][0])
 with registry.cursor() as cr:
     env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {
-        "tracking_disable": True, "mail_create_nolog": True, "mail_create_nosubscribe": True,
+        "tracking_disable": True,
+        "mail_create_nolog": True,
+        "mail_create_nosubscribe": True,
     })
     users = env["res.users"].create([
         {"name": f"Seller {i}", "login": f"kill.seller{i}@example.com",
@@ -87,9 +95,15 @@ def python(code, *argv, wait=True):
 
 
 def query(args, sql, *params):
-    with psycopg2.connect(
-        host=args.db_host, port=args.db_port, user=args.db_user, dbname=args.database
-    ) as conn, conn.cursor() as cr:
+    with (
+        psycopg2.connect(
+            host=args.db_host,
+            port=args.db_port,
+            user=args.db_user,
+            dbname=args.database,
+        ) as conn,
+        conn.cursor() as cr,
+    ):
         cr.execute(sql, params)
         return cr.fetchall()
 
@@ -113,13 +127,16 @@ def snapshot(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db-host", default="127.0.0.1")
-    parser.add_argument("--db-port", required=True)
-    parser.add_argument("--db-user", required=True)
-    parser.add_argument("--database", default="followup_kill_test")
     parser.add_argument("--leads", type=int, default=4000)
-    parser.add_argument("--addons-path", required=True)
     args = parser.parse_args()
+    args.database = "followup_kill_test"
+    with pgcluster.throwaway_cluster() as cluster, pgcluster.addons_path() as addons:
+        args.db_host, args.db_port = "127.0.0.1", cluster.port
+        args.db_user, args.addons_path = pgcluster.DB_USER, addons
+        return crash_and_rerun(args)
+
+
+def crash_and_rerun(args):
     checks = []
 
     def check(label, ok):
@@ -128,13 +145,29 @@ def main():
 
     print(f"1. Install the addon in a fresh database {args.database!r}")
     subprocess.run(
-        ["dropdb", "--if-exists", "-h", args.db_host, "-p", str(args.db_port),
-         "-U", args.db_user, args.database],
+        [
+            "dropdb",
+            "--if-exists",
+            "-h",
+            args.db_host,
+            "-p",
+            str(args.db_port),
+            "-U",
+            args.db_user,
+            args.database,
+        ],
         check=True,
     )
     subprocess.run(
-        [sys.executable, "-m", "odoo", *odoo_args(args), "-i", "crm_opportunity_followup",
-         "--stop-after-init"],
+        [
+            sys.executable,
+            "-m",
+            "odoo",
+            *odoo_args(args),
+            "-i",
+            "crm_opportunity_followup",
+            "--stop-after-init",
+        ],
         check=True,
     )
     print(f"2. Generate {args.leads} stale opportunities")
@@ -152,7 +185,9 @@ def main():
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     activities, doubles, logs = snapshot(args)
-    print(f"   killed (pid {child.pid}): {activities} activities committed, logs {logs}")
+    print(
+        f"   killed (pid {child.pid}): {activities} activities committed, logs {logs}"
+    )
     [(killed_id, state, scheduled, _pending, lines)] = logs
     check("some but not all activities were committed", 0 < activities < args.leads)
     check("the killed run committed whole chunks", activities % 500 == 0)
@@ -167,7 +202,9 @@ def main():
     [(_id, rerun_state, rerun_scheduled, rerun_pending, _lines)] = [
         log for log in logs if log[0] != killed_id
     ]
-    check("the killed run's log is now 'interrupted'", states[killed_id] == "interrupted")
+    check(
+        "the killed run's log is now 'interrupted'", states[killed_id] == "interrupted"
+    )
     check("the rerun is done", rerun_state == "done")
     check(
         "the rerun scheduled exactly the rest",

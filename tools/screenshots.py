@@ -66,8 +66,13 @@ class Chrome:
     def __init__(self, binary):
         self.profile = tempfile.mkdtemp(prefix="followup_shots_")
         self.process = subprocess.Popen(
-            [binary, *CHROME_FLAGS, f"--user-data-dir={self.profile}",
-             "--remote-debugging-port=0", "about:blank"],
+            [
+                binary,
+                *CHROME_FLAGS,
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
             stderr=subprocess.PIPE,
             text=True,
         )
