@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULE = "crm_opportunity_followup"
@@ -216,13 +215,3 @@ def addons_path():
 
 def odoo_command(*args):
     return [sys.executable, "-m", "odoo", *args]
-
-
-def wait_for_port(port, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.2)
-    return False

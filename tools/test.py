@@ -34,7 +34,6 @@ RESULT = re.compile(
     r"odoo\.tests\.result: (\d+) failed, (\d+) error\(s\) of (\d+) tests"
 )
 LOG_LEVEL = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (ERROR|CRITICAL) ")
-SKIPPED = re.compile(r"skipped|Skipping", re.IGNORECASE)
 
 
 def run_check(name, cmd):
@@ -116,7 +115,8 @@ def odoo_missing_reason():
         check=False,
     )
     if result.returncode:
-        return (result.stderr.strip().splitlines() or ["unknown error"])[-1]
+        error = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
+        return f"{sys.executable} cannot import odoo: {error}"
     if not result.stdout.startswith("19.0"):
         return f"found Odoo {result.stdout.strip()}, this addon needs 19.0"
     return None
@@ -169,7 +169,7 @@ def odoo_suite(test_tags):
     if not results:
         print("FAIL  Odoo printed no test result line (did the install fail?)")
         print("\n".join(lines[-30:]))
-        return 0, 1
+        return 0, 0, True
     failed, errors, total = (int(value) for value in results[-1].groups())
     for line in bad_lines[:40]:
         print("   ", line[:300])
@@ -187,8 +187,7 @@ def odoo_suite(test_tags):
         f"{'FAIL' if problems else 'PASS'}  Odoo suite"
         + (f": {'; '.join(problems)}" if problems else "")
     )
-    failing = failed + errors or (1 if problems else 0)
-    return total - failed - errors, failing
+    return total - failed - errors, failed + errors, bool(problems)
 
 
 def main():
@@ -203,10 +202,10 @@ def main():
         print(f"Odoo suite: SKIPPED ({reason})")
         print(f"static: {static_passed} passed, {static_failed} failed")
         return 1 if static_failed else 0
-    passed, failed = odoo_suite(args.test_tags)
+    passed, failed, problems = odoo_suite(args.test_tags)
     print(f"static: {static_passed} passed, {static_failed} failed")
     print(f"{passed} passed, {failed} failed")
-    return 1 if failed or static_failed else 0
+    return 1 if problems or static_failed else 0
 
 
 if __name__ == "__main__":
