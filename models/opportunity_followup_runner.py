@@ -30,6 +30,8 @@ STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 CHUNK_SIZE = 500
 # How many completed activities the drafted message mentions.
 HISTORY_SIZE = 3
+# How many new activities the digest e-mail lists; the log has them all.
+DIGEST_SIZE = 50
 OUTCOME_COUNTS = {
     "scheduled": "scheduled",
     "preview": "scheduled",
@@ -91,8 +93,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
         :raise UserError: on a malformed parameter; nothing is created then.
         :raise AccessError: when the user may not run it on that scope.
         """
-        params = self._prepare_params(stale_days, user_id, team_id, lead_ids, trigger)
-        params["dry_run"] = bool(dry_run)
+        params = self._prepare_params(
+            stale_days, user_id, team_id, lead_ids, trigger, dry_run
+        )
         self._check_run_access(params)
         return self._execute(params)
 
@@ -172,7 +175,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
         }
 
     @api.model
-    def _prepare_params(self, stale_days, user_id, team_id, lead_ids, trigger):
+    def _prepare_params(
+        self, stale_days, user_id, team_id, lead_ids, trigger, dry_run=False
+    ):
         """Validate the parameters of a run and complete them from the settings."""
         params = self._get_settings()
         params.update(
@@ -181,7 +186,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
             team_id=False,
             lead_ids=None,
             company_ids=None,
-            dry_run=False,
+            dry_run=bool(dry_run),
             warnings=[],
         )
         if stale_days is not None:
@@ -200,8 +205,10 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     )
                 )
             params["stale_days"] = stale_days
-        for key, model in (("user_id", "res.users"), ("team_id", "crm.team")):
-            record_id = locals()[key]
+        for key, model, record_id in (
+            ("user_id", "res.users", user_id),
+            ("team_id", "crm.team", team_id),
+        ):
             if record_id in (None, False, 0):
                 continue
             if not isinstance(record_id, int) or isinstance(record_id, bool):
@@ -287,6 +294,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
             _logger.exception("Opportunity follow-up run %s failed", log.id)
             return self._log_failure(log, exc, started)
 
+    @api.model
     def _run_steps(self, params, log, started, in_cron):
         counts = dict.fromkeys(COUNT_KEYS, 0)
         counts["warnings"] = len(params["warnings"])
@@ -297,10 +305,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
             steps.append("filter_eligible")
             eligible, skipped_lines = self._filter_eligible(stale, params)
             counts["eligible"] = len(eligible)
-            counts["skipped_won"] = sum(
-                v["outcome"] == "skipped_won" for v in skipped_lines
-            )
-            counts["skipped_pending"] = len(skipped_lines) - counts["skipped_won"]
+            for vals in skipped_lines:
+                counts[OUTCOME_COUNTS[vals["outcome"]]] += 1
             self._create_lines(log, skipped_lines)
             if eligible:
                 steps.append("draft_message")
@@ -325,6 +331,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     counts["warnings"] += bool(vals.get("warning"))
             if in_cron:
                 remaining -= len(chunk_ids)
+                # The log is the runner's own record (see _log_start).
                 log.sudo().write(self._count_vals(counts))
                 self._commit_progress(log, len(chunk_ids), remaining=remaining)
 
@@ -334,6 +341,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         a live run always holds that lock, which is how the next run tells a
         dead run (see _mark_interrupted_runs) from a running one."""
         self.env["ir.cron"]._commit_progress(processed, remaining=remaining)
+        # The log is the runner's own record (see _log_start).
         log.sudo().lock_for_update(allow_referencing=True)
 
     # ------------------------------------------------------------
@@ -410,26 +418,37 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 ["res_id"],
             )
         }
-        eligible_ids, skipped = [], []
-        for lead in stale:
-            if lead.stage_id.is_won or lead.won_status == "won":
-                skipped.append(
-                    {
-                        "lead_id": lead.id,
-                        "outcome": "skipped_won",
-                        "reason": self.env._("Won: already closed."),
-                    }
+        # Decided in SQL on ids: loading every stale lead into memory would
+        # make the footprint grow with the pipeline.
+        won_ids = set(
+            self.env["crm.lead"]
+            .search(
+                Domain("id", "in", stale.ids)
+                & (
+                    Domain("stage_id.is_won", "=", True)
+                    | Domain("won_status", "=", "won")
                 )
-            elif lead.id in pending_ids:
+            )
+            .ids
+        )
+        won_reason = self.env._("Won: already closed.")
+        pending_reason = self.env._("Already has an open activity.")
+        eligible_ids, skipped = [], []
+        for lead_id in stale.ids:
+            if lead_id in won_ids:
+                skipped.append(
+                    {"lead_id": lead_id, "outcome": "skipped_won", "reason": won_reason}
+                )
+            elif lead_id in pending_ids:
                 skipped.append(
                     {
-                        "lead_id": lead.id,
+                        "lead_id": lead_id,
                         "outcome": "skipped_pending",
-                        "reason": self.env._("Already has an open activity."),
+                        "reason": pending_reason,
                     }
                 )
             else:
-                eligible_ids.append(lead.id)
+                eligible_ids.append(lead_id)
         return stale.browse(eligible_ids), skipped
 
     # ------------------------------------------------------------
@@ -686,12 +705,22 @@ class OpportunityFollowupRunner(models.AbstractModel):
         template = self.env.ref(DIGEST_TEMPLATE, raise_if_not_found=False)
         if not template:
             return
-        lines = log.line_ids.filtered(lambda line: line.outcome == "scheduled")
-        for assignee, assignee_lines in lines.grouped("assignee_id").items():
-            if assignee.partner_id.email:
-                template.with_context(followup_lines=assignee_lines).send_mail(
-                    assignee.id
-                )
+        # The log is the runner's own record (see _log_start).
+        Line = self.env["workflow.log.line"].sudo()
+        domain = [("log_id", "=", log.id), ("outcome", "=", "scheduled")]
+        for assignee, count in Line._read_group(domain, ["assignee_id"], ["__count"]):
+            if not assignee.partner_id.email:
+                continue
+            # A long list belongs in the log, not in an e-mail.
+            lines = Line.search(
+                domain + [("assignee_id", "=", assignee.id)], limit=DIGEST_SIZE
+            )
+            template.with_context(
+                followup_count=count,
+                followup_lines=lines,
+                followup_more=count - len(lines),
+                followup_log=log,
+            ).send_mail(assignee.id)
 
     @api.model
     def _overloaded_assignees(self, user_ids, params):
@@ -729,6 +758,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
     def _mark_interrupted_runs(self):
         """Runs still "running" whose process died: a live run holds a lock on
         its log row, a dead one cannot."""
+        # Any user's run may find a dead run of someone else's.
         running = (
             self.env["workflow.log"]
             .sudo()
@@ -786,10 +816,14 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
     @api.model
     def _create_lines(self, log, line_vals):
-        if line_vals:
+        for batch in split_every(CHUNK_SIZE, line_vals):
+            # The log is the runner's own record (see _log_start).
             self.env["workflow.log.line"].sudo().create(
-                [dict(vals, log_id=log.id) for vals in line_vals]
+                [dict(vals, log_id=log.id) for vals in batch]
             )
+            # Logged lines, and the leads they were drafted from, are not read
+            # again: forgetting them keeps memory flat on a big pipeline.
+            self.env.invalidate_all()
 
     @api.model
     def _count_vals(self, counts):
@@ -807,6 +841,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
     def _log_execution(self, log, params, counts, steps, started):
         """Step 5: close the run's ``workflow_log`` row and build the result."""
         message = self._result_message(params, counts)
+        # The log is the runner's own record (see _log_start).
         log.sudo().write(
             {
                 **self._count_vals(counts),
@@ -830,6 +865,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
     def _log_failure(self, log, exc, started):
         error = self._error_text(exc)
         message = self.env._("The follow-up run failed: %(error)s", error=error)
+        # The log is the runner's own record (see _log_start).
         log.sudo().write(
             {
                 "state": "failed",

@@ -39,6 +39,9 @@ class TestNotifications(FollowupCase):
         self.assertEqual(mail.subject, "100 stale opportunities to re-engage")
         self.assertIn("Bulk 1", mail.body_html)
         self.assertIn("/mail/view?model=crm.lead", mail.body_html)
+        # 50 listed, the rest behind a link to the log.
+        self.assertEqual(mail.body_html.count("/mail/view?model=crm.lead"), 50)
+        self.assertIn("And 50 more", mail.body_html)
 
     def test_odoo_default_sends_one_per_activity(self):
         """What the digest replaces: Odoo's own assignment notice, per activity."""
