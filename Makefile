@@ -1,22 +1,30 @@
 # The addon's commands. Odoo is found through `import odoo` (PYTHON=python3).
 PYTHON ?= python3
 TEST_TAGS ?= /crm_opportunity_followup
+HTTP_PORT ?= 8069
 N ?= 10000
 SERVE ?=
+UPDATE ?=
 
-.PHONY: test lint demo demo-clean kill-test bench screenshots
+.PHONY: help test lint demo serve demo-clean kill-test bench screenshots
 
-test:  ## static checks + the Odoo suite on a throwaway PostgreSQL
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+test:  ## static checks + the Odoo suite on a throwaway PostgreSQL (TEST_TAGS=...)
 	$(PYTHON) tools/test.py --test-tags=$(TEST_TAGS)
 
 lint:  ## static checks only
 	$(PYTHON) tools/test.py --static-only
 
-demo:  ## demo database in .local/, run the follow-up once, print its JSON (SERVE=1 serves it)
-	$(PYTHON) tools/demo.py $(if $(SERVE),--serve)
+demo:  ## demo database in .local/, one follow-up run, its JSON (SERVE=1 serves it, UPDATE=1 updates the addon)
+	$(PYTHON) tools/demo.py $(if $(UPDATE),--update) $(if $(SERVE),--serve --http-port=$(HTTP_PORT))
 
-demo-clean:  ## remove the demo cluster
-	rm -rf .local/pg
+serve:  ## serve the demo database on http://127.0.0.1:$(HTTP_PORT), admin/admin, until Ctrl-C
+	$(PYTHON) tools/demo.py --no-run --serve --http-port=$(HTTP_PORT) $(if $(UPDATE),--update)
+
+demo-clean:  ## stop and remove the demo cluster (.local/pg)
+	$(PYTHON) tools/demo.py --clean
 
 kill-test:  ## kill a run mid-way, rerun, check the counts
 	$(PYTHON) tools/kill_rerun.py

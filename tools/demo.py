@@ -5,14 +5,18 @@ creates the database ``followup_demo`` with crm, this addon and its demo data
 if it does not exist yet, backdates the demo opportunities, runs the follow-up
 once and prints its JSON result. ``--serve`` then serves the database on
 http://127.0.0.1:8069 (admin/admin) until Ctrl-C. The cluster is stopped on
-every exit. Running it twice is safe: the second run finds the activities of
-the first and schedules nothing twice.
+every exit. Running it twice is safe: the database is reused, the backdating
+sets the same dates again, and the run finds the activities of the first one.
+
+Usage: python3 tools/demo.py [--update] [--no-run] [--serve] [--http-port N]
+       python3 tools/demo.py --clean
 """
 
 import argparse
 import json
 import os
-import subprocess
+import re
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,90 +24,191 @@ import pgcluster
 
 DATABASE = "followup_demo"
 CLUSTER_DIR = os.path.join(pgcluster.REPO, ".local", "pg")
+RUNNER = "opportunity.followup.runner"
+# A demo opportunity whose xml id ends with _stale_<N>d (demo/*.xml) was last
+# updated N days ago; the others are recent.
+STALE = re.compile(r"_stale_(\d+)d$")
 
-# Runs inside Odoo: backdate, run, print. A demo opportunity whose xml id ends
-# with _stale_<N>d was last updated N days ago (see demo/*.xml).
-RUN_CODE = """
-import json, re, sys
-import odoo
-from odoo.modules.registry import Registry
-from odoo.tools import SQL, config
 
-config.parse_config(sys.argv[1:])
-registry = Registry(config["db_name"][0])
-with registry.cursor() as cr:
-    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-    records = env["ir.model.data"].search([
-        ("module", "=", "crm_opportunity_followup"), ("model", "=", "crm.lead"),
-    ])
-    for record in records:
-        days = re.search(r"_stale_(\\d+)d$", record.name)
-        if days:
-            cr.execute(SQL(
-                "UPDATE crm_lead SET write_date = now() at time zone 'UTC'"
-                " - make_interval(days => %s) WHERE id = %s",
-                int(days.group(1)), record.res_id,
-            ))
+def fail(message):
+    """Say why on stderr now (before the cluster stops), then exit 1."""
+    print(message, file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def ensure_admin_password(env):
+    """admin/admin, as base's data sets it: checked, and set only if not."""
+    from odoo.tools import SQL  # noqa: PLC0415 - inside Odoo only
+
+    admin = env.ref("base.user_admin")
+    env.cr.execute(
+        SQL("SELECT COALESCE(password, '') FROM res_users WHERE id = %s", admin.id)
+    )
+    [hashed] = env.cr.fetchone()
+    if not hashed or not admin._crypt_context().verify("admin", hashed):
+        admin.password = "admin"
+        print("Set the password of admin to 'admin'.")
+
+
+def backdate(env):
+    """Set write_date of each ``*_stale_<N>d`` demo opportunity to N days ago."""
+    from odoo.tools import SQL  # noqa: PLC0415 - inside Odoo only
+
+    rows = env["ir.model.data"].search_read(
+        [("module", "=", pgcluster.MODULE), ("model", "=", "crm.lead")],
+        ["name", "res_id"],
+        order="name",
+    )
+    done = []
+    for row in rows:
+        stale = STALE.search(row["name"])
+        if stale:
+            days = int(stale.group(1))
+            env.cr.execute(
+                SQL(
+                    "UPDATE crm_lead SET write_date = now() at time zone 'UTC'"
+                    " - make_interval(days => %s) WHERE id = %s",
+                    days,
+                    row["res_id"],
+                )
+            )
+            done.append(f"{row['name']} ({days} days)")
     env.invalidate_all()
-    result = env["opportunity.followup.runner"].run(trigger="manual")
+    if done:
+        print(f"Backdated {len(done)} demo opportunities: {', '.join(done)}")
+    else:
+        print(
+            f"No demo opportunity to backdate: no xml id of {pgcluster.MODULE}"
+            " ends with _stale_<N>d"
+        )
+
+
+def followup(odoo_args):
+    """In a child process, inside Odoo: admin/admin, backdate, one manual run,
+    its result as JSON. Opens the registry as ``odoo shell`` does."""
+    import odoo  # noqa: PLC0415 - inside Odoo only
+    from odoo.modules.registry import Registry  # noqa: PLC0415
+    from odoo.tools import config  # noqa: PLC0415
+
+    config.parse_config(odoo_args)
+    registry = Registry(config["db_name"][0])
+    with registry.cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        env = env(context=env["res.users"].context_get())
+        ensure_admin_password(env)
+        backdate(env)
+        cr.commit()
+        if RUNNER not in env:
+            fail(
+                f"The model {RUNNER} is not in the database {DATABASE}: is"
+                f" {pgcluster.MODULE} installed and its runner model written?"
+                " Update the database with `make demo UPDATE=1`, or rebuild it"
+                " with `make demo-clean demo`."
+            )
+        result = env[RUNNER].run(trigger="manual")
+        cr.commit()
     print(json.dumps(result, indent=2, default=str))
-"""
+
+
+def clean():
+    cluster = pgcluster.Cluster(CLUSTER_DIR)
+    cluster.stop()
+    shutil.rmtree(CLUSTER_DIR, ignore_errors=True)
+    print(f"Removed {os.path.relpath(CLUSTER_DIR, pgcluster.REPO)}")
+
+
+def create_database(cluster, options):
+    print(f"Creating {DATABASE!r} with crm, {pgcluster.MODULE} and demo data...")
+    try:
+        returncode = pgcluster.run_foreground(
+            pgcluster.odoo_command(
+                *options,
+                f"--init={pgcluster.MODULE}",
+                "--with-demo",
+                "--stop-after-init",
+            )
+        )
+    except BaseException:
+        cluster.drop_database(DATABASE)
+        raise
+    if returncode:
+        cluster.drop_database(DATABASE)
+        fail(f"Creating {DATABASE!r} failed (exit {returncode}): see above.")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", action="store_true", help="serve on :8069 after")
+    parser.add_argument("--serve", action="store_true", help="serve it afterwards")
     parser.add_argument("--http-port", type=int, default=8069)
+    parser.add_argument(
+        "--update", action="store_true", help="update the addon in the database"
+    )
+    parser.add_argument("--no-run", action="store_true", help="no follow-up run")
+    parser.add_argument("--clean", action="store_true", help="remove .local/pg")
     args = parser.parse_args()
+    if args.clean:
+        clean()
+        return
+    if args.serve and not pgcluster.port_is_free(args.http_port):
+        fail(
+            f"Port {args.http_port} is in use on 127.0.0.1: stop what serves it, or"
+            " pick another one (make serve HTTP_PORT=8070)."
+        )
     pgcluster.raise_on_signals()
     cluster = pgcluster.Cluster(CLUSTER_DIR)
     if not cluster.exists:
+        print(f"Creating a PostgreSQL cluster in {CLUSTER_DIR}")
         cluster.init()
     cluster.start()
+    print(f"PostgreSQL on 127.0.0.1:{cluster.port} ({CLUSTER_DIR})")
     try:
         with pgcluster.addons_path() as addons:
             options = [
                 f"--addons-path={addons}",
                 *cluster.odoo_options(),
                 f"--database={DATABASE}",
+                "--http-interface=127.0.0.1",
                 "--log-level=warn",
             ]
             if not cluster.database_exists(DATABASE):
-                print(f"Creating {DATABASE!r} with crm, the addon and demo data...")
-                subprocess.run(
+                create_database(cluster, options)
+            elif args.update:
+                print(f"Updating {pgcluster.MODULE} in {DATABASE!r}...")
+                returncode = pgcluster.run_foreground(
                     pgcluster.odoo_command(
-                        *options,
-                        "--init=crm_opportunity_followup",
-                        "--with-demo",
-                        "--stop-after-init",
-                    ),
-                    check=True,
+                        *options, f"--update={pgcluster.MODULE}", "--stop-after-init"
+                    )
                 )
-            run = subprocess.run(
-                [sys.executable, "-c", RUN_CODE, *options],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if run.returncode:
-                sys.exit(f"The follow-up run failed:\n{run.stderr}")
-            print(json.dumps(json.loads(run.stdout), indent=2))
+                if returncode:
+                    fail(f"The update failed (exit {returncode}): see above.")
+            if not args.no_run:
+                returncode = pgcluster.run_foreground(
+                    [sys.executable, os.path.abspath(__file__), "--followup", *options]
+                )
+                if returncode:
+                    fail(f"The follow-up run failed (exit {returncode}): see above.")
             if args.serve:
-                print(f"Serving on http://127.0.0.1:{args.http_port} (admin/admin)")
-                subprocess.run(
+                print(
+                    f"Serving {DATABASE!r} on http://127.0.0.1:{args.http_port}"
+                    " (login admin, password admin); Ctrl-C stops it."
+                )
+                pgcluster.run_foreground(
                     pgcluster.odoo_command(
                         *options,
                         f"--db-filter=^{DATABASE}$",
-                        "--http-interface=127.0.0.1",
                         f"--http-port={args.http_port}",
-                    ),
-                    check=False,
+                    )
                 )
     except KeyboardInterrupt:
-        pass
+        print("Interrupted.")
     finally:
-        cluster.stop()
+        with pgcluster.shielded():
+            cluster.stop()
+            print("PostgreSQL stopped.")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--followup"]:
+        followup(sys.argv[2:])
+    else:
+        main()

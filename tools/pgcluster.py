@@ -29,6 +29,11 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def port_is_free(port):
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 def pg_bin(name):
     """A PostgreSQL server binary: on PATH, else where pg_config or Debian put it."""
     found = shutil.which(name)
@@ -68,6 +73,18 @@ def raise_on_signals():
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def shielded():
+    """Ignore Ctrl-C and SIGTERM meanwhile: a cleanup runs to its end."""
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class Cluster:
@@ -149,20 +166,31 @@ class Cluster:
         )
 
     def running(self):
-        return os.path.exists(os.path.join(self.data, "postmaster.pid"))
+        """Whether a server runs on this data folder (``pg_ctl status``: a
+        ``postmaster.pid`` left by a crash does not count)."""
+        if not os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            return False
+        status = subprocess.run(
+            _as_server_user([pg_bin("pg_ctl"), "-D", self.data, "status"]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        return status.returncode == 0
 
     def port_is_free(self):
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", self.port)) != 0
+        return port_is_free(self.port)
 
     def stop(self):
-        if self.running():
+        """Stop the server if it runs (pg_ctl says nothing when it does not)."""
+        if self.exists:
             subprocess.run(
                 _as_server_user(
                     [pg_bin("pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop"]
                 ),
                 check=False,
                 stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
 
     def odoo_options(self):
@@ -186,6 +214,24 @@ class Cluster:
             cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
             return bool(cr.fetchone())
 
+    def drop_database(self, name):
+        import psycopg2  # noqa: PLC0415 - only where a database is used
+        from psycopg2 import sql  # noqa: PLC0415
+
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres"
+        )
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cr:
+                cr.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(name)
+                    )
+                )
+        finally:
+            conn.close()
+
 
 @contextlib.contextmanager
 def throwaway_cluster():
@@ -198,20 +244,70 @@ def throwaway_cluster():
         cluster.start()
         yield cluster
     finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        with shielded():
+            cluster.stop()
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _is_addons_dir(path):
+    """As Odoo's own check: a folder with at least one module in it."""
+    return os.path.isdir(path) and any(
+        os.path.isfile(os.path.join(path, name, "__manifest__.py"))
+        for name in os.listdir(path)
+    )
+
+
+def odoo_addons_dirs():
+    """Odoo's own addons folders, as ``import odoo`` knows them
+    (``odoo/addons`` for base and web, the source tree's ``addons`` for crm)."""
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from odoo.tools import config;"
+            "print(config.addons_base_dir);"
+            "print(config.addons_community_dir)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return [path for path in dict.fromkeys(found) if _is_addons_dir(path)]
 
 
 @contextlib.contextmanager
 def addons_path():
-    """A temporary addons folder where this repository is the addon."""
+    """A temporary addons folder where this repository is the addon (a symlink
+    named after the module). Yields the ``--addons-path`` value: that folder
+    first, then Odoo's own addons folders."""
     root = tempfile.mkdtemp(prefix="followup_addons_")
     try:
         os.symlink(REPO, os.path.join(root, MODULE))
-        yield root
+        yield ",".join([root, *odoo_addons_dirs()])
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 def odoo_command(*args):
     return [sys.executable, "-m", "odoo", *args]
+
+
+def run_foreground(cmd, grace=30, **kwargs):
+    """Run ``cmd`` and return its exit code. However we are stopped (Ctrl-C,
+    which a child in the terminal's foreground gets too, or SIGTERM), the
+    child is asked to stop (SIGTERM) if it has not yet, given ``grace``
+    seconds to shut down, then killed."""
+    child = subprocess.Popen(cmd, **kwargs)
+    try:
+        return child.wait()
+    except BaseException:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=2)
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        raise

@@ -1,9 +1,9 @@
 """Capture the screenshots of static/description/ from a running instance.
 
-Run by ``make screenshots``, against the demo database served on
-http://127.0.0.1:8069 (``make demo SERVE=1``). Drives Debian's headless Chromium
-through its DevTools protocol (websocket-client), logs in, opens each page and
-saves a PNG.
+Run by ``make screenshots`` while ``make demo SERVE=1`` serves the demo
+database on http://127.0.0.1:8069. Drives Debian's headless Chromium through
+its DevTools protocol (websocket-client), logs in, opens each page and saves a
+PNG. The run log and the opportunity shown are read from the demo database.
 
 Usage: python3 tools/screenshots.py [--url URL] [--login admin] [--password admin]
 """
@@ -20,7 +20,12 @@ import tempfile
 import time
 import urllib.request
 
+import psycopg2
 import websocket
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import demo
+import pgcluster
 
 OUT_DIR = os.path.join(os.path.dirname(__file__), "..", "static", "description")
 CHROME_FLAGS = [
@@ -119,14 +124,38 @@ class Chrome:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
+def demo_records():
+    """The latest real run of the demo, and the opportunity with a history."""
+    cluster = pgcluster.Cluster(demo.CLUSTER_DIR)
+    with (
+        psycopg2.connect(
+            host="127.0.0.1",
+            port=cluster.port,
+            user=pgcluster.DB_USER,
+            dbname=demo.DATABASE,
+        ) as conn,
+        conn.cursor() as cr,
+    ):
+        cr.execute(
+            "SELECT id FROM workflow_log WHERE NOT dry_run AND scheduled_count > 0"
+            " ORDER BY id DESC LIMIT 1"
+        )
+        [log_id] = cr.fetchone() or sys.exit("Run `make demo` first.")
+        cr.execute(
+            "SELECT res_id FROM ir_model_data WHERE module = %s AND name = %s",
+            [pgcluster.MODULE, "demo_lead_globex_stale_21d"],
+        )
+        [lead_id] = cr.fetchone()
+    return log_id, lead_id
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8069")
     parser.add_argument("--login", default="admin")
     parser.add_argument("--password", default="admin")
-    parser.add_argument("--log-id", type=int, required=True)
-    parser.add_argument("--lead-id", type=int, required=True)
     args = parser.parse_args()
+    args.log_id, args.lead_id = demo_records()
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if not binary:
         sys.exit("Chromium is missing: apt-get install chromium")

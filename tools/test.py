@@ -137,6 +137,7 @@ def browser_line():
 
 
 def odoo_suite(test_tags):
+    """Run the suite; return (passed, failed, problems)."""
     print("== Odoo suite")
     print(browser_line())
     log_path = os.path.join(tempfile.gettempdir(), f"{MODULE}_test_{os.getpid()}.log")
@@ -146,6 +147,8 @@ def odoo_suite(test_tags):
             f"--addons-path={addons}",
             *cluster.odoo_options(),
             "--database=followup_test",
+            # Filestore and sessions go with the throwaway cluster.
+            f"--data-dir={os.path.join(cluster.root, 'odoo-data')}",
             f"--http-port={pgcluster.free_port()}",
             "--http-interface=127.0.0.1",
             "--init=" + MODULE,
@@ -156,23 +159,27 @@ def odoo_suite(test_tags):
             "--max-cron-threads=0",
         )
         print("$", " ".join(cmd))
+        print(f"Odoo log: {log_path}", flush=True)
         with open(log_path, "w") as log:
-            returncode = subprocess.run(
-                cmd, cwd=addons, stdout=log, stderr=subprocess.STDOUT, check=False
-            ).returncode
+            returncode = pgcluster.run_foreground(
+                cmd, cwd=tempfile.gettempdir(), stdout=log, stderr=subprocess.STDOUT
+            )
     with open(log_path) as log:
         lines = log.read().splitlines()
+    print(f"Odoo ran {time.monotonic() - started:.0f} s, exit code {returncode}")
     bad_lines = [line for line in lines if LOG_LEVEL.match(line)]
-    results = [RESULT.search(line) for line in lines]
-    results = [match for match in results if match]
-    print(f"Odoo log: {log_path} ({time.monotonic() - started:.0f} s)")
-    if not results:
-        print("FAIL  Odoo printed no test result line (did the install fail?)")
-        print("\n".join(lines[-30:]))
-        return 0, 0, True
-    failed, errors, total = (int(value) for value in results[-1].groups())
+    results = [match for match in map(RESULT.search, lines) if match]
     for line in bad_lines[:40]:
         print("   ", line[:300])
+    if not results:
+        print("\n".join(lines[-30:]))
+        print(
+            "FAIL  Odoo suite: Odoo printed no test result line (did the install"
+            " fail?), counted as 1 failed"
+        )
+        print(f"Full Odoo log: {log_path}")
+        return 0, 1, True
+    failed, errors, total = (int(value) for value in results[-1].groups())
     problems = []
     if bad_lines:
         problems.append(f"{len(bad_lines)} ERROR/CRITICAL log lines")
@@ -187,7 +194,9 @@ def odoo_suite(test_tags):
         f"{'FAIL' if problems else 'PASS'}  Odoo suite"
         + (f": {'; '.join(problems)}" if problems else "")
     )
-    return total - failed - errors, failed + errors, bool(problems)
+    if problems:
+        print(f"Full Odoo log: {log_path}")
+    return max(total - failed - errors, 0), failed + errors, bool(problems)
 
 
 def main():
@@ -209,4 +218,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("Interrupted: the throwaway cluster is stopped and removed.")
+        sys.exit(130)
