@@ -819,7 +819,10 @@ class OpportunityFollowupRunner(models.AbstractModel):
         for batch in split_every(CHUNK_SIZE, line_vals):
             # The log is the runner's own record (see _log_start).
             self.env["workflow.log.line"].sudo().create(
-                [dict(vals, log_id=log.id) for vals in batch]
+                [
+                    dict(vals, log_id=log.id, company_id=log.company_id.id)
+                    for vals in batch
+                ]
             )
             # Logged lines, and the leads they were drafted from, are not read
             # again: forgetting them keeps memory flat on a big pipeline.

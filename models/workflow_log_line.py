@@ -19,7 +19,9 @@ class WorkflowLogLine(models.Model):
     log_id = fields.Many2one(
         "workflow.log", required=True, readonly=True, index=True, ondelete="cascade"
     )
-    company_id = fields.Many2one(related="log_id.company_id", store=True)
+    # Copied from the run at creation (not a stored related field, which would
+    # cost an UPDATE per batch of lines): the multi-company rule filters on it.
+    company_id = fields.Many2one("res.company", readonly=True, index=True)
     lead_id = fields.Many2one(
         "crm.lead", string="Opportunity", readonly=True, index=True, ondelete="set null"
     )
@@ -30,5 +32,5 @@ class WorkflowLogLine(models.Model):
     note = fields.Html(string="Drafted Message", readonly=True, sanitize=True)
     warning = fields.Char(readonly=True)
     reason = fields.Text(readonly=True)
-    date = fields.Datetime(related="log_id.date_start", store=True)
+    date = fields.Datetime(related="log_id.date_start")
     state = fields.Selection(related="log_id.state")
