@@ -50,6 +50,16 @@ def ensure_admin_password(env):
         print("Set the password of admin to 'admin'.")
 
 
+def keep_offline(env):
+    """The demo machine has no internet: partner_autocomplete would otherwise
+    call Odoo's IAP service at the first login to enrich the company."""
+    companies = env["res.company"].search([])
+    if "iap_enrich_auto_done" in companies._fields:
+        companies.filtered(lambda c: not c.iap_enrich_auto_done).write(
+            {"iap_enrich_auto_done": True}
+        )
+
+
 def backdate(env):
     """Set write_date of each ``*_stale_<N>d`` demo opportunity to N days ago."""
     from odoo.tools import SQL  # noqa: PLC0415 - inside Odoo only
@@ -96,6 +106,7 @@ def followup(odoo_args):
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
         env = env(context=env["res.users"].context_get())
         ensure_admin_password(env)
+        keep_offline(env)
         backdate(env)
         cr.commit()
         if RUNNER not in env:
