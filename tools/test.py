@@ -46,13 +46,28 @@ def run_check(name, cmd):
 
 
 def check_xml():
+    """Every XML file parses, and is laid out the same way: spaces, no tabs,
+    no trailing blanks, an XML declaration first."""
     bad = []
-    for path in glob.glob(os.path.join(REPO, "**", "*.xml"), recursive=True):
+    for path in sorted(glob.glob(os.path.join(REPO, "**", "*.xml"), recursive=True)):
+        name = os.path.relpath(path, REPO)
+        if name.startswith(".local"):
+            continue
         try:
             etree.parse(path)
         except etree.XMLSyntaxError as exc:
-            bad.append(f"{os.path.relpath(path, REPO)}: {exc}")
-    print(f"{'PASS' if not bad else 'FAIL'}  every XML file parses")
+            bad.append(f"{name}: {exc}")
+            continue
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+        if not lines or not lines[0].startswith("<?xml"):
+            bad.append(f"{name}:1: no XML declaration")
+        for number, line in enumerate(lines, 1):
+            if "\t" in line or line != line.rstrip():
+                bad.append(f"{name}:{number}: tab or trailing blank")
+    print(
+        f"{'PASS' if not bad else 'FAIL'}  every XML file parses and is laid out alike"
+    )
     for line in bad:
         print("   ", line)
     return not bad
