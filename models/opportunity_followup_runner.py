@@ -126,6 +126,12 @@ class OpportunityFollowupRunner(models.AbstractModel):
         return self._open_preview(self.run(trigger="settings_button", dry_run=True))
 
     @api.model
+    def action_preview_from_menu(self):
+        """CRM > Sales > Re-engage Stale Opportunities: the preview, to confirm.
+        For sales managers, who may not open the Settings."""
+        return self._open_preview(self.run(trigger="menu", dry_run=True))
+
+    @api.model
     def action_run_on_leads(self, leads):
         """The server action on the Opportunities list: run on the selection."""
         return self._notify_result(

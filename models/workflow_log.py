@@ -11,6 +11,7 @@ TRIGGERS = [
     ("cron", "Scheduled Action"),
     ("settings_button", "Settings Button"),
     ("server_action", "Opportunities List Action"),
+    ("menu", "CRM Menu"),
     ("api", "HTTP API"),
     ("chat", "Chat Command"),
     ("manual", "Manual / Code"),

@@ -1,4 +1,4 @@
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from .common import FollowupCase
 
@@ -49,3 +49,16 @@ class TestPreview(FollowupCase):
         preview = self.env["workflow.log"].browse(action["res_id"])
         self.assertEqual(preview.line_ids.outcome, "preview")
         self.assertFalse(self._followups(self.stale))
+
+    def test_preview_from_the_menu(self):
+        """Sales managers who may not open the Settings start from the CRM menu."""
+        action = self.env.ref(
+            "crm_opportunity_followup.opportunity_followup_runner_action_preview"
+        )
+        result = action.with_user(self.manager).run()
+        preview = self.env["workflow.log"].browse(result["res_id"])
+        self.assertEqual((preview.trigger, preview.dry_run), ("menu", True))
+        self.assertEqual(preview.scheduled_count, 1)
+        self.assertFalse(self._followups(self.stale))
+        with self.assertRaises(AccessError):
+            action.with_user(self.salesperson).run()
