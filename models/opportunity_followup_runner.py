@@ -397,12 +397,6 @@ class OpportunityFollowupRunner(models.AbstractModel):
         )
         return local.astimezone(pytz.utc).replace(tzinfo=None)
 
-    @api.model
-    def _days_since_update(self, lead, params):
-        tz = self._run_tz(params)
-        last_update = pytz.utc.localize(lead.write_date).astimezone(tz).date()
-        return (self._today(params) - last_update).days
-
     # ------------------------------------------------------------
     # Step 2: filter
     # ------------------------------------------------------------
@@ -470,20 +464,23 @@ class OpportunityFollowupRunner(models.AbstractModel):
         """
         history = self._completed_history(leads)
         stage_tones = self._stage_tones()
+        tz, today = self._run_tz(params), self._today(params)
         drafts = {}
         for lead in leads:
             assignee = self._assignee(lead)
             lang = assignee.lang or self.env.lang or "en_US"
             lead_lang = lead.with_context(lang=lang)
             env = lead_lang.env
-            days = self._days_since_update(lead, params)
+            # The day of the last update where the run counts days, not in UTC.
+            last_update = pytz.utc.localize(lead.write_date).astimezone(tz).date()
+            days = (today - last_update).days
             body, warning = self._stage_wording(lead_lang, assignee, days, stage_tones)
             note = Markup("<p>%s</p>") % env._(
                 "“%(name)s” has had no update for %(days)s days (last update on "
                 "%(date)s). Stage: %(stage)s.",
                 name=lead.name,
                 days=days,
-                date=format_date(env, lead.write_date, lang_code=lang),
+                date=format_date(env, last_update, lang_code=lang),
                 stage=lead_lang.stage_id.name or env._("none"),
             )
             note += Markup("<p>%s</p>") % body

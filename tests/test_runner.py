@@ -310,6 +310,20 @@ class TestRunner(FollowupCase):
         self.assertEqual(activity.date_deadline, fields.Date.to_date("2026-11-27"))
         self.assertFalse(self._followups(late))
 
+    def test_cron_counts_days_in_the_company_timezone(self):
+        """The cron runs as OdooBot, but counts and dates the days where the
+        company is: the note's last-update date is that local day."""
+        self.env.company.resource_calendar_id.tz = "Pacific/Kiritimati"
+        self.env.ref("base.user_root").tz = "UTC"
+        with freeze_time("2026-11-24 11:00:00"):  # 25 Nov 01:00 in Kiritimati
+            # 9 Nov 12:00 UTC is 10 Nov 02:00 there: 15 days before the 25th.
+            self._set_write_date(self.stale, datetime(2026, 11, 9, 12, 0))
+            self.Runner._cron_run_followup()
+        activity = self._followups(self.stale)
+        self.assertEqual(activity.summary, "Re-engage: Stale Deal (stale 15 days)")
+        self.assertIn("last update on 11/10/2026", activity.note)
+        self.assertEqual(activity.date_deadline, fields.Date.to_date("2026-11-27"))
+
     def test_settings_are_used(self):
         self._set_param("stale_days", 30)
         self._set_param("deadline_days", 5)
