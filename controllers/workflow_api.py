@@ -5,7 +5,7 @@ from odoo import http
 from odoo.exceptions import AccessError, UserError
 from odoo.http import request
 
-from ..models.opportunity_followup_runner import (
+from ..models.followup_const import (
     STALE_DAYS_MAX,
     STALE_DAYS_MIN,
     WORKFLOW_NAME,

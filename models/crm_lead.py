@@ -1,17 +1,35 @@
-from odoo import api, fields, models
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import pytz
+
+from odoo import SUPERUSER_ID, api, fields, models
 from odoo.fields import Domain
+from odoo.tools import SQL
+
+from .followup_const import CLOCK_WORK, WORK_MESSAGE_TYPES
 
 
 class CrmLead(models.Model):
+    """What "stale" means, and who a re-engagement goes to: one definition
+    for the runner, the *Stale* marker and its filter."""
+
     _inherit = "crm.lead"
 
     followup_is_stale = fields.Boolean(
         string="Stale (Follow-up)",
         compute="_compute_followup_is_stale",
         search="_search_followup_is_stale",
-        help="Open opportunity not updated for the follow-up's number of days. "
+        help="Open opportunity nobody worked on for the follow-up's number of days. "
         "Unlike Odoo's rotting marker (days in the same stage, per stage), this "
-        "counts days without any update, with one threshold for the pipeline.",
+        "counts days without any work on it, with one threshold for the pipeline.",
+    )
+    followup_days_stale = fields.Integer(
+        string="Days Without Work",
+        compute="_compute_followup_days_stale",
+        help="Days since somebody last worked on this opportunity: an edit, a "
+        "message or note, an e-mail, a completed activity (or only edits, if the "
+        "follow-up settings say so), counted in its company's timezone.",
     )
     followup_count = fields.Integer(
         string="Re-engagements", compute="_compute_followup_count"
@@ -22,30 +40,36 @@ class CrmLead(models.Model):
         "(write_date) WHERE type = 'opportunity' AND active IS TRUE"
     )
 
-    @api.depends_context("uid", "tz")
+    @api.depends_context("uid", "allowed_company_ids")
     @api.depends("write_date", "type", "active", "won_status")
     def _compute_followup_is_stale(self):
-        stale = self.filtered_domain(self._followup_stale_domain())
+        stale = self.filtered_domain(self._search_followup_is_stale("in", [True]))
         stale.followup_is_stale = True
         (self - stale).followup_is_stale = False
 
     def _search_followup_is_stale(self, operator, value):
         if operator != "in":
             return NotImplemented
-        domain = self._followup_stale_domain()
+        settings = self.env["opportunity.followup.runner"]._get_settings()
+        domain = (
+            self._followup_stale_domain(
+                settings["stale_days"], settings["clock"], fields.Datetime.now()
+            )
+            & ~self._followup_won_domain()
+        )
         return domain if True in value else ~domain
 
-    def _followup_stale_domain(self):
-        runner = self.env["opportunity.followup.runner"]
-        params = {"trigger": "manual", **runner._get_settings()}
-        return Domain(
-            [
-                ("type", "=", "opportunity"),
-                ("active", "=", True),
-                ("won_status", "!=", "won"),
-                ("write_date", "<", runner._cutoff(params)),
-            ]
-        )
+    @api.depends_context("allowed_company_ids")
+    @api.depends("write_date")
+    def _compute_followup_days_stale(self):
+        clock = self.env["opportunity.followup.runner"]._get_settings()["clock"]
+        last = self._followup_last_work_dates(clock)
+        now = fields.Datetime.now()
+        for lead in self:
+            today = lead._followup_today(now)
+            lead.followup_days_stale = (
+                (today - last[lead.id]).days if lead.id in last else 0
+            )
 
     def _compute_followup_count(self):
         # A salesperson may not read every log line; the count is not secret.
@@ -61,6 +85,19 @@ class CrmLead(models.Model):
         for lead in self:
             lead.followup_count = counts.get(lead, 0)
 
+    def mail_allowed_qweb_expressions(self):
+        # Placeholders that anybody allowed to edit a template may use in a
+        # stage's re-engagement wording (Odoo's rules for the others).
+        return (
+            *super().mail_allowed_qweb_expressions(),
+            "object.followup_days_stale",
+            "object.stage_id.name",
+        )
+
+    # ------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------
+
     def action_open_followup_history(self):
         """The smart button: every re-engagement scheduled on this opportunity."""
         self.ensure_one()
@@ -71,3 +108,178 @@ class CrmLead(models.Model):
             "view_mode": "list,form",
             "domain": [("lead_id", "=", self.id)],
         }
+
+    def action_followup_run(self):
+        """Actions > Run stale follow-up, on the selected opportunities."""
+        runner = self.env["opportunity.followup.runner"]
+        return runner._notify_result(
+            runner.run(lead_ids=self.ids, trigger="server_action")
+        )
+
+    def action_followup_preview(self):
+        """Actions > Preview stale follow-up, on the selected opportunities."""
+        runner = self.env["opportunity.followup.runner"]
+        return runner._open_preview(
+            runner.run(lead_ids=self.ids, trigger="server_action", dry_run=True)
+        )
+
+    # ------------------------------------------------------------
+    # The stale clock
+    # ------------------------------------------------------------
+
+    @api.model
+    def _followup_tz(self, company):
+        """The timezone a company's days are counted in."""
+        return pytz.timezone(
+            company.resource_calendar_id.tz or company.partner_id.tz or "UTC"
+        )
+
+    def _followup_today(self, now):
+        """Today where this opportunity's company is (the current company's
+        for an opportunity without one)."""
+        self.ensure_one()
+        tz = self._followup_tz(self.company_id or self.env.company)
+        return pytz.utc.localize(now).astimezone(tz).date()
+
+    @api.model
+    def _followup_stale_domain(self, stale_days, clock, now):
+        """Active opportunities nobody worked on since midnight, in their
+        company's timezone, of today minus ``stale_days``.
+
+        Within the companies of the environment; an opportunity without a
+        company counts in the current company's timezone.
+
+        :param clock: ``"work"``: an edit, a message written by a person or the
+            customer, or a completed activity is work; ``"write_date"``: only an
+            edit of the record is (the workflow document's literal rule).
+        :param now: the run's moment (naive UTC), so that one run uses one date.
+        """
+        companies_by_tz = defaultdict(list)
+        for company in self.env.companies:
+            companies_by_tz[self._followup_tz(company)].append(company.id)
+        companies_by_tz[self._followup_tz(self.env.company)].append(False)
+        parts = []
+        for tz, company_ids in companies_by_tz.items():
+            cutoff_day = pytz.utc.localize(now).astimezone(tz).date() - timedelta(
+                days=stale_days
+            )
+            cutoff = (
+                tz.localize(datetime.combine(cutoff_day, datetime.min.time()))
+                .astimezone(pytz.utc)
+                .replace(tzinfo=None)
+            )
+            part = Domain("company_id", "in", company_ids) & Domain(
+                "write_date", "<", cutoff
+            )
+            if clock == CLOCK_WORK:
+                part &= ~self._followup_worked_since(cutoff, cutoff_day)
+            parts.append(part)
+        return Domain(
+            [("type", "=", "opportunity"), ("active", "=", True)]
+        ) & Domain.OR(parts)
+
+    @api.model
+    def _followup_won_domain(self):
+        """Won: in a won stage, or marked won."""
+        return Domain("stage_id.is_won", "=", True) | Domain("won_status", "=", "won")
+
+    @api.model
+    def _followup_worked_since(self, cutoff, cutoff_day):
+        """Opportunities with a completed activity on or after ``cutoff_day``
+        or a message by a person or the customer after ``cutoff`` (UTC)."""
+        odoobot = self.env.ref("base.partner_root").id
+
+        def to_sql(model, alias, query):
+            lead_id = SQL.identifier(alias, "id")
+            return SQL(
+                """(EXISTS (
+                    SELECT 1 FROM mail_activity done
+                     WHERE done.res_model = 'crm.lead' AND done.res_id = %(lead_id)s
+                       AND done.active IS NOT TRUE AND done.date_done >= %(day)s
+                ) OR EXISTS (
+                    SELECT 1 FROM mail_message message
+                     WHERE message.model = 'crm.lead' AND message.res_id = %(lead_id)s
+                       AND message.date >= %(cutoff)s
+                       AND message.message_type IN %(types)s
+                       AND message.author_id IS DISTINCT FROM %(odoobot)s
+                ))""",
+                lead_id=lead_id,
+                day=cutoff_day,
+                cutoff=cutoff,
+                types=WORK_MESSAGE_TYPES,
+                odoobot=odoobot,
+            )
+
+        return Domain.custom(to_sql=to_sql)
+
+    def _followup_last_work_dates(self, clock):
+        """``{lead id: day of the last work on it}``, in its company's
+        timezone, in two queries for the whole recordset."""
+        last = {}
+        for lead in self:
+            tz = self._followup_tz(lead.company_id or self.env.company)
+            last[lead.id] = pytz.utc.localize(lead.write_date).astimezone(tz).date()
+        if clock != CLOCK_WORK or not self:
+            return last
+        # Work of colleagues the current user may not read counts too.
+        done = (
+            self.env["mail.activity"]
+            .sudo()
+            .with_context(active_test=False)
+            ._read_group(
+                [
+                    ("res_model", "=", "crm.lead"),
+                    ("res_id", "in", self.ids),
+                    ("active", "=", False),
+                    ("date_done", "!=", False),
+                ],
+                ["res_id"],
+                ["date_done:max"],
+            )
+        )
+        for res_id, day in done:
+            last[res_id] = max(last[res_id], day)
+        messages = (
+            self.env["mail.message"]
+            .sudo()
+            ._read_group(
+                [
+                    ("model", "=", "crm.lead"),
+                    ("res_id", "in", self.ids),
+                    ("message_type", "in", WORK_MESSAGE_TYPES),
+                    ("author_id", "!=", self.env.ref("base.partner_root").id),
+                ],
+                ["res_id"],
+                ["date:max"],
+            )
+        )
+        message_dates = dict(messages)
+        for lead in self.browse(list(message_dates)):
+            tz = self._followup_tz(lead.company_id or self.env.company)
+            day = pytz.utc.localize(message_dates[lead.id]).astimezone(tz).date()
+            last[lead.id] = max(last[lead.id], day)
+        return last
+
+    # ------------------------------------------------------------
+    # The assignee
+    # ------------------------------------------------------------
+
+    def _followup_assignee(self, default_user):
+        """Who gets the re-engagement: the salesperson, else the team leader,
+        else the settings' default follow-up user; never an archived, portal or
+        system user. An empty recordset when there is nobody."""
+        self.ensure_one()
+        for user in (self.user_id, self.team_id.user_id, default_user):
+            if self._followup_can_be_assigned(user):
+                return user
+        return self.env["res.users"]
+
+    @api.model
+    def _followup_can_be_assigned(self, user):
+        return bool(
+            user
+            and user.active
+            and not user.share
+            and user.id != SUPERUSER_ID
+            and user != self.env.ref("base.public_user", raise_if_not_found=False)
+        )

@@ -1,15 +1,98 @@
-from odoo import fields, models
+import logging
+import re
+
+from markupsafe import Markup, escape
+
+from odoo import api, fields, models
+
+_logger = logging.getLogger(__name__)
+
+# The placeholders that version 19.0.1.0.0 documented for its inline wording,
+# and what stands for them now.
+LEGACY_PLACEHOLDERS = {
+    "days": "object.followup_days_stale",
+    "salesperson.name": "object.user_id.name",
+}
+INLINE_EXPRESSION = re.compile(r"\{\{(.+?)\}\}")
 
 
 class CrmStage(models.Model):
     _inherit = "crm.stage"
 
-    followup_template = fields.Text(
+    followup_template_id = fields.Many2one(
+        "mail.template",
         string="Re-engagement Wording",
-        translate=True,
+        domain="[('model', '=', 'crm.lead')]",
+        ondelete="set null",
         help="Optional wording of the re-engagement message drafted for stale "
-        "opportunities in this stage, replacing the default one. Rendered with "
-        "Odoo's inline template engine: {{ object.name }} is the opportunity, "
-        "{{ days }} the days since its last update, {{ salesperson.name }} "
-        "its salesperson.",
+        "opportunities in this stage, replacing the default one: the body of this "
+        "e-mail template, in the salesperson's language. Besides Odoo's usual "
+        "placeholders, object.followup_days_stale gives the days since somebody "
+        "last worked on the opportunity and object.stage_id.name its stage.",
     )
+
+    def _followup_template_from_text(self, texts):
+        """Turn the inline wording of version 19.0.1.0.0 (``{lang: text}``)
+        into this stage's e-mail template (see the 19.0.1.1.0 migration).
+
+        That text was written by whoever could edit stages; it becomes a trusted
+        template only when every placeholder is one Odoo lets anybody use, so
+        the upgrade gives nobody more rights than Odoo's template rules.
+
+        :return: the template, or None when the text was left out (logged)
+        """
+        self.ensure_one()
+        allowed = set(self.env["crm.lead"].mail_allowed_qweb_expressions())
+        bodies = {}
+        for lang, text in texts.items():
+            parts = INLINE_EXPRESSION.split(text or "")
+            body = Markup()
+            for index, part in enumerate(parts):
+                if index % 2 == 0:
+                    body += escape(part)
+                    continue
+                expression = LEGACY_PLACEHOLDERS.get(part.strip(), part.strip())
+                if expression not in allowed:
+                    _logger.warning(
+                        "Stage %s: its re-engagement wording uses %r, which only "
+                        "template editors may write; not converted, the default "
+                        "wording applies. Recreate it as an e-mail template.",
+                        self.display_name,
+                        part.strip(),
+                    )
+                    return None
+                body += Markup('<t t-out="%s"/>') % expression
+            bodies[lang] = Markup("<p>%s</p>") % body
+        if not bodies:
+            return None
+        source = bodies.pop("en_US", None) or next(iter(bodies.values()))
+        template = self.env["mail.template"].create(
+            {
+                "name": self.env._("Re-engagement wording: %(stage)s", stage=self.name),
+                "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                "body_html": source,
+            }
+        )
+        if bodies:
+            template.update_field_translations("body_html", bodies)
+        self.followup_template_id = template
+        return template
+
+    @api.model
+    def _followup_migrate_inline_wording(self):
+        """The 19.0.1.1.0 upgrade: each stage's inline wording becomes its
+        e-mail template, then the old column goes."""
+        cr = self.env.cr
+        cr.execute(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = 'crm_stage' AND column_name = 'followup_template'"
+        )
+        if not cr.fetchone():
+            return
+        cr.execute(
+            "SELECT id, followup_template FROM crm_stage "
+            "WHERE followup_template IS NOT NULL"
+        )
+        for stage_id, texts in cr.fetchall():
+            self.browse(stage_id)._followup_template_from_text(texts)
+        cr.execute("ALTER TABLE crm_stage DROP COLUMN followup_template")

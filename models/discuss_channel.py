@@ -3,7 +3,7 @@ from markupsafe import Markup
 from odoo import models
 from odoo.exceptions import AccessError, UserError
 
-from .opportunity_followup_runner import LOG_ACTION
+from .followup_const import LOG_ACTION
 
 
 class DiscussChannel(models.Model):

@@ -2,7 +2,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import psycopg2.errors
 import pytz
@@ -13,18 +13,23 @@ from odoo.exceptions import AccessError, LockError, UserError
 from odoo.fields import Domain
 from odoo.tools import format_date, mute_logger, split_every
 
+from .followup_const import (
+    CLOCK_WORK,
+    CLOCKS,
+    DEFAULT_ACTIVITY_TYPE,
+    INT_SETTINGS,
+    LOG_ACTION,
+    PARAM_PREFIX,
+    STALE_DAYS_MAX,
+    STALE_DAYS_MIN,
+    TRIGGERS,
+    WORKFLOW_NAME,
+)
+
 _logger = logging.getLogger(__name__)
 
-WORKFLOW_NAME = "opportunity_follow_up"
-PARAM_PREFIX = "crm_opportunity_followup."
-DEFAULT_STALE_DAYS = 14
-DEFAULT_DEADLINE_DAYS = 2
-DEFAULT_OVERDUE_THRESHOLD = 20
-DEFAULT_ACTIVITY_TYPE = "mail.mail_activity_data_call"
 UNIQUE_INDEX = "mail_activity_followup_open_unique"
 DIGEST_TEMPLATE = "crm_opportunity_followup.mail_template_followup_digest"
-LOG_ACTION = "crm_opportunity_followup.workflow_log_action"
-STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 # Big enough for one INSERT per few hundred activities, small enough that a
 # crash loses little and memory stays flat on a 50k pipeline.
 CHUNK_SIZE = 500
@@ -37,6 +42,7 @@ OUTCOME_COUNTS = {
     "preview": "scheduled",
     "skipped_won": "skipped_won",
     "skipped_pending": "skipped_pending",
+    "skipped_unassigned": "skipped_unassigned",
     "error": "errors",
 }
 COUNT_KEYS = (
@@ -45,6 +51,7 @@ COUNT_KEYS = (
     "scheduled",
     "skipped_won",
     "skipped_pending",
+    "skipped_unassigned",
     "errors",
     "warnings",
 )
@@ -131,62 +138,84 @@ class OpportunityFollowupRunner(models.AbstractModel):
         For sales managers, who may not open the Settings."""
         return self._open_preview(self.run(trigger="menu", dry_run=True))
 
-    @api.model
-    def action_run_on_leads(self, leads):
-        """The server action on the Opportunities list: run on the selection."""
-        return self._notify_result(
-            self.run(lead_ids=leads.ids, trigger="server_action")
-        )
-
-    @api.model
-    def action_preview_on_leads(self, leads):
-        """The preview server action on the Opportunities list."""
-        return self._open_preview(
-            self.run(lead_ids=leads.ids, trigger="server_action", dry_run=True)
-        )
-
     # ------------------------------------------------------------
     # Parameters and access
     # ------------------------------------------------------------
 
     @api.model
     def _get_settings(self):
-        """The configured values, with the workflow document's defaults."""
+        """The configured values, with the workflow document's defaults.
+
+        A malformed value (set by hand in the system parameters) falls back to
+        its default with a warning in the server log, never a crash.
+        """
         # Settings are system parameters, readable by administrators only; every
         # user allowed to run the workflow must still read its configuration.
         icp = self.env["ir.config_parameter"].sudo()
 
-        def get_int(key, default):
-            value = icp.get_param(PARAM_PREFIX + key)
-            try:
-                return int(value) if value not in (None, False, "") else default
-            except ValueError:
-                _logger.warning(
-                    "Ignoring invalid setting %s=%r", PARAM_PREFIX + key, value
-                )
-                return default
+        def get(key):
+            return icp.get_param(PARAM_PREFIX + key)
 
-        activity_type = self.env["mail.activity.type"].browse(
-            get_int("activity_type_id", 0)
-        ).exists() or self.env.ref(DEFAULT_ACTIVITY_TYPE)
+        def invalid(key, value):
+            _logger.warning("Ignoring invalid setting %s=%r", PARAM_PREFIX + key, value)
+
+        settings = {}
+        for key, default, minimum in INT_SETTINGS.values():
+            value = get(key)
+            try:
+                number = int(value) if value not in (None, False, "") else default
+            except ValueError:
+                invalid(key, value)
+                number = default
+            if number < minimum:
+                invalid(key, value)
+                number = default
+            settings[key] = number
+        activity_type = self._get_setting_record(
+            "mail.activity.type", get("activity_type_id")
+        )
+        default_user = self._get_setting_record("res.users", get("default_user_id"))
+        clock = get("clock") or CLOCK_WORK
+        if clock not in dict(CLOCKS):
+            invalid("clock", clock)
+            clock = CLOCK_WORK
         return {
-            "stale_days": get_int("stale_days", DEFAULT_STALE_DAYS),
-            "deadline_days": get_int("deadline_days", DEFAULT_DEADLINE_DAYS),
-            "overdue_threshold": get_int(
-                "overdue_threshold", DEFAULT_OVERDUE_THRESHOLD
-            ),
-            "activity_type_id": activity_type.id,
+            **settings,
+            "activity_type_id": (
+                activity_type or self.env.ref(DEFAULT_ACTIVITY_TYPE)
+            ).id,
+            "default_user_id": default_user.id,
+            "clock": clock,
             # Stored inverted: Odoo deletes a system parameter set to False.
-            "send_digest": not icp.get_param(PARAM_PREFIX + "digest_disabled"),
+            "send_digest": not get("digest_disabled"),
         }
+
+    @api.model
+    def _get_setting_record(self, model, value):
+        try:
+            record_id = int(value or 0)
+        except ValueError:
+            return self.env[model]
+        # The setting is the administrator's choice, not the running user's.
+        return self.env[model].sudo().browse(record_id).exists().sudo(False)
 
     @api.model
     def _prepare_params(
         self, stale_days, user_id, team_id, lead_ids, trigger, dry_run=False
     ):
         """Validate the parameters of a run and complete them from the settings."""
+        if trigger not in dict(TRIGGERS):
+            raise UserError(
+                self.env._(
+                    "trigger must be one of %(triggers)s; received %(value)r.",
+                    triggers=", ".join(dict(TRIGGERS)),
+                    value=trigger,
+                )
+            )
         params = self._get_settings()
         params.update(
+            # One moment for the whole run: its days, cutoffs and deadlines.
+            now=fields.Datetime.now(),
             trigger=trigger,
             user_id=False,
             team_id=False,
@@ -356,14 +385,12 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
     @api.model
     def _detect_stale(self, params):
-        """Step 1: active opportunities not updated since the cutoff, within the
-        run's scope (salesperson, team, selected records, company)."""
-        domain = Domain(
-            [
-                ("type", "=", "opportunity"),
-                ("active", "=", True),
-                ("write_date", "<", self._cutoff(params)),
-            ]
+        """Step 1: active opportunities nobody worked on since the cutoff,
+        within the run's scope (salesperson, team, selected records, company).
+        What "stale" means is ``crm.lead``'s: the *Stale* marker agrees."""
+        Lead = self.env["crm.lead"]
+        domain = Lead._followup_stale_domain(
+            params["stale_days"], params["clock"], params["now"]
         )
         if params["user_id"]:
             domain &= Domain("user_id", "=", params["user_id"])
@@ -373,29 +400,13 @@ class OpportunityFollowupRunner(models.AbstractModel):
             domain &= Domain("id", "in", params["lead_ids"])
         if params["company_ids"] is not None:
             domain &= Domain("company_id", "in", params["company_ids"])
-        return self.env["crm.lead"].search(domain, order="id")
-
-    @api.model
-    def _run_tz(self, params):
-        """The user's timezone; the company's for the cron (and as a fallback)."""
-        company = self.env.company
-        company_tz = company.resource_calendar_id.tz or company.partner_id.tz or "UTC"
-        if params["trigger"] == "cron":
-            return pytz.timezone(company_tz)
-        return pytz.timezone(self.env.user.tz or company_tz)
+        return Lead.search(domain, order="id")
 
     @api.model
     def _today(self, params):
-        return datetime.now(pytz.utc).astimezone(self._run_tz(params)).date()
-
-    @api.model
-    def _cutoff(self, params):
-        """Midnight (in the run's timezone) of today minus stale_days, in UTC."""
-        cutoff_date = self._today(params) - timedelta(days=params["stale_days"])
-        local = self._run_tz(params).localize(
-            datetime.combine(cutoff_date, datetime.min.time())
-        )
-        return local.astimezone(pytz.utc).replace(tzinfo=None)
+        """Today in the run's company, from the run's one moment."""
+        tz = self.env["crm.lead"]._followup_tz(self.env.company)
+        return pytz.utc.localize(params["now"]).astimezone(tz).date()
 
     # ------------------------------------------------------------
     # Step 2: filter
@@ -420,29 +431,36 @@ class OpportunityFollowupRunner(models.AbstractModel):
         }
         # Decided in SQL on ids: loading every stale lead into memory would
         # make the footprint grow with the pipeline.
+        Lead = self.env["crm.lead"]
         won_ids = set(
-            self.env["crm.lead"]
-            .search(
-                Domain("id", "in", stale.ids)
-                & (
-                    Domain("stage_id.is_won", "=", True)
-                    | Domain("won_status", "=", "won")
-                )
-            )
-            .ids
+            Lead.search(Domain("id", "in", stale.ids) & Lead._followup_won_domain()).ids
         )
+        # Each line belongs to its opportunity's company (see _create_lines).
+        company_of = {
+            lead_id: company.id
+            for company, ids in Lead._read_group(
+                [("id", "in", stale.ids)], ["company_id"], ["id:array_agg"]
+            )
+            for lead_id in ids
+        }
         won_reason = self.env._("Won: already closed.")
         pending_reason = self.env._("Already has an open activity.")
         eligible_ids, skipped = [], []
         for lead_id in stale.ids:
             if lead_id in won_ids:
                 skipped.append(
-                    {"lead_id": lead_id, "outcome": "skipped_won", "reason": won_reason}
+                    {
+                        "lead_id": lead_id,
+                        "company_id": company_of[lead_id],
+                        "outcome": "skipped_won",
+                        "reason": won_reason,
+                    }
                 )
             elif lead_id in pending_ids:
                 skipped.append(
                     {
                         "lead_id": lead_id,
+                        "company_id": company_of[lead_id],
                         "outcome": "skipped_pending",
                         "reason": pending_reason,
                     }
@@ -464,17 +482,27 @@ class OpportunityFollowupRunner(models.AbstractModel):
         """
         history = self._completed_history(leads)
         stage_tones = self._stage_tones()
-        tz, today = self._run_tz(params), self._today(params)
+        last_work = leads._followup_last_work_dates(params["clock"])
+        default_user = self.env["res.users"].browse(params["default_user_id"])
+        assignees = {lead.id: lead._followup_assignee(default_user) for lead in leads}
+        langs = {
+            lead.id: assignees[lead.id].lang or self.env.lang or "en_US"
+            for lead in leads
+        }
+        stage_texts = self._stage_template_texts(leads, langs)
         drafts = {}
         for lead in leads:
-            assignee = self._assignee(lead)
-            lang = assignee.lang or self.env.lang or "en_US"
+            assignee, lang = assignees[lead.id], langs[lead.id]
             lead_lang = lead.with_context(lang=lang)
             env = lead_lang.env
-            # The day of the last update where the run counts days, not in UTC.
-            last_update = pytz.utc.localize(lead.write_date).astimezone(tz).date()
-            days = (today - last_update).days
-            body, warning = self._stage_wording(lead_lang, assignee, days, stage_tones)
+            # The day of the last work on it where its company counts days.
+            last_update = last_work[lead.id]
+            days = (lead._followup_today(params["now"]) - last_update).days
+            body, warning = stage_texts.get(lead.id) or (None, None)
+            if body is None:
+                body = Markup("<p>%s</p>") % self._default_wording(
+                    lead_lang, stage_tones
+                )
             note = Markup("<p>%s</p>") % env._(
                 "“%(name)s” has had no update for %(days)s days (last update on "
                 "%(date)s). Stage: %(stage)s.",
@@ -483,7 +511,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 date=format_date(env, last_update, lang_code=lang),
                 stage=lead_lang.stage_id.name or env._("none"),
             )
-            note += Markup("<p>%s</p>") % body
+            note += body
             done = history.get(lead.id)
             if done:
                 note += Markup("<p>%s</p><ul>%s</ul>") % (
@@ -526,10 +554,6 @@ class OpportunityFollowupRunner(models.AbstractModel):
         return env._("%(date)s: %(type)s", date=date, type=kind)
 
     @api.model
-    def _assignee(self, lead):
-        return lead.user_id or lead.team_id.user_id or self.env.user
-
-    @api.model
     def _completed_history(self, leads):
         """The latest completed activities of each lead, in one query."""
         # Done activities are archived; the running user may not read all of
@@ -567,29 +591,50 @@ class OpportunityFollowupRunner(models.AbstractModel):
         }
 
     @api.model
-    def _stage_wording(self, lead, assignee, days, stage_tones):
-        """The stage's own template when it has one, else the default wording
-        for its tone. :return: ``(text, warning or None)``"""
-        env = lead.env
-        template = lead.stage_id.followup_template
-        warning = None
-        if template:
+    def _stage_template_texts(self, leads, langs):
+        """The wording of the stages that have their own template, rendered
+        per template and language in one call each.
+
+        The template is a ``mail.template``: Odoo checks who may write which
+        placeholders when it is saved, so rendering it here, even as the
+        cron's superuser, gives nobody more rights than Odoo's template rules.
+
+        :return: ``{lead id: (html or None, warning or None)}``; None falls
+            back to the default wording.
+        """
+        groups = defaultdict(list)
+        for lead in leads:
+            template = lead.stage_id.followup_template_id
+            if template:
+                groups[template, langs[lead.id]].append(lead.id)
+        texts = {}
+        for (template, lang), lead_ids in groups.items():
             try:
-                rendered = self.env["mail.render.mixin"]._render_template(
-                    template,
-                    "crm.lead",
-                    lead.ids,
-                    engine="inline_template",
-                    add_context={"days": days, "salesperson": assignee},
-                )[lead.id]
-                return str(rendered), None
-            except Exception as exc:
+                with self.env.cr.savepoint():
+                    rendered = template._render_field(
+                        "body_html", lead_ids, set_lang=lang
+                    )
+            except Exception as exc:  # any failure falls back to the default
+                env = self.with_context(lang=lang).env
                 warning = env._(
                     "The wording template of stage %(stage)s failed (%(error)s); the "
                     "default wording was used.",
-                    stage=lead.stage_id.name,
-                    error=exc,
+                    stage=leads.browse(lead_ids[0])
+                    .stage_id.with_context(lang=lang)
+                    .name,
+                    error=self._error_text(exc),
                 )
+                texts.update(dict.fromkeys(lead_ids, (None, warning)))
+                continue
+            texts.update(
+                (lead_id, (Markup(rendered[lead_id]), None)) for lead_id in lead_ids
+            )
+        return texts
+
+    @api.model
+    def _default_wording(self, lead, stage_tones):
+        """The default wording for the tone of the opportunity's stage."""
+        env = lead.env
         contact = lead.contact_name or lead.partner_id.name or lead.partner_name
         greeting = (
             env._("Hello %(contact)s,", contact=contact) if contact else env._("Hello,")
@@ -615,7 +660,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 "things stand.",
                 name=lead.name,
             )
-        return f"{greeting} {body}", warning
+        return f"{greeting} {body}"
 
     # ------------------------------------------------------------
     # Step 4: schedule
@@ -628,15 +673,34 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
         :return: the log line values, one per opportunity
         """
-        deadline = self._today(params) + timedelta(days=params["deadline_days"])
         overloaded = self._overloaded_assignees(
-            {draft["assignee"].id for draft in drafts.values()}, params
+            {draft["assignee"].id for draft in drafts.values()} - {False}, params
         )
         model_id = self.env["ir.model"]._get_id("crm.lead")
-        vals_list, line_vals = [], []
+        # vals_list and line_vals go in pairs; unassigned_lines have no activity.
+        vals_list, line_vals, unassigned_lines = [], [], []
         outcome = "preview" if params["dry_run"] else "scheduled"
         for lead in leads:
             draft = drafts[lead.id]
+            company_id = lead.company_id.id
+            if not draft["assignee"]:
+                unassigned_lines.append(
+                    {
+                        "lead_id": lead.id,
+                        "company_id": company_id,
+                        "outcome": "skipped_unassigned",
+                        "days_stale": draft["days"],
+                        "reason": self.env._(
+                            "No one to assign it to: it has no active salesperson "
+                            "or team leader, and the settings name no default "
+                            "follow-up user."
+                        ),
+                    }
+                )
+                continue
+            deadline = lead._followup_today(params["now"]) + timedelta(
+                days=params["deadline_days"]
+            )
             warnings = [w for w in [draft["warning"]] if w]
             if draft["assignee"].id in overloaded:
                 warnings.append(
@@ -662,6 +726,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
             line_vals.append(
                 {
                     "lead_id": lead.id,
+                    "company_id": company_id,
                     "outcome": outcome,
                     "assignee_id": draft["assignee"].id,
                     "days_stale": draft["days"],
@@ -669,8 +734,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     "warning": " ".join(warnings) or False,
                 }
             )
-        if params["dry_run"]:
-            return line_vals
+        if params["dry_run"] or not vals_list:
+            return line_vals + unassigned_lines
         # The assignment e-mail of each activity is not sent: a run may book
         # hundreds of them.
         activity_model = self.env["mail.activity"].with_context(
@@ -699,7 +764,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     )
                 except Exception as exc:
                     line.update(outcome="error", reason=self._error_text(exc))
-        return line_vals
+        return line_vals + unassigned_lines
 
     @api.model
     def _send_digests(self, log):
@@ -810,6 +875,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
                             "deadline_days",
                             "overdue_threshold",
                             "activity_type_id",
+                            "default_user_id",
+                            "clock",
                             "dry_run",
                         )
                     },
@@ -822,10 +889,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         for batch in split_every(CHUNK_SIZE, line_vals):
             # The log is the runner's own record (see _log_start).
             self.env["workflow.log.line"].sudo().create(
-                [
-                    dict(vals, log_id=log.id, company_id=log.company_id.id)
-                    for vals in batch
-                ]
+                [dict(vals, log_id=log.id) for vals in batch]
             )
             # Logged lines, and the leads they were drafted from, are not read
             # again: forgetting them keeps memory flat on a big pipeline.
@@ -839,6 +903,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
             "scheduled_count": counts["scheduled"],
             "skipped_won_count": counts["skipped_won"],
             "skipped_pending_count": counts["skipped_pending"],
+            "skipped_unassigned_count": counts["skipped_unassigned"],
             "error_count": counts["errors"],
             "warning_count": counts["warnings"],
         }
@@ -930,6 +995,14 @@ class OpportunityFollowupRunner(models.AbstractModel):
                         "Skipped: %(won)s won, %(pending)s with an open activity.",
                         won=counts["skipped_won"],
                         pending=counts["skipped_pending"],
+                    )
+                )
+            if counts["skipped_unassigned"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s not scheduled: no one to assign them to (choose a "
+                        "default follow-up user in the settings).",
+                        count=counts["skipped_unassigned"],
                     )
                 )
             if counts["errors"]:

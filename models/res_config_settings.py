@@ -1,46 +1,66 @@
 from odoo import api, fields, models
 
-from .opportunity_followup_runner import (
-    DEFAULT_DEADLINE_DAYS,
-    DEFAULT_OVERDUE_THRESHOLD,
-    DEFAULT_STALE_DAYS,
+from .followup_const import (
+    CLOCK_WORK,
+    CLOCKS,
+    DEFAULT_ACTIVITY_TYPE,
+    INT_SETTINGS,
+    PARAM_PREFIX,
     STALE_DAYS_MAX,
     STALE_DAYS_MIN,
 )
-from .workflow_log import DEFAULT_RETENTION_DAYS, RETENTION_PARAM
 
 
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
+    # The integer settings are stored by set_values below, not through
+    # config_parameter: Odoo deletes an integer parameter saved as 0.
     followup_stale_days = fields.Integer(
         string="Stale After (Days)",
-        default=DEFAULT_STALE_DAYS,
-        config_parameter="crm_opportunity_followup.stale_days",
+        default=INT_SETTINGS["followup_stale_days"][1],
+    )
+    followup_clock = fields.Selection(
+        CLOCKS,
+        string="Counts as an Update",
+        default=CLOCK_WORK,
+        required=True,
+        config_parameter=PARAM_PREFIX + "clock",
+        help="What resets the stale clock. By default any work on the opportunity "
+        "does: an edit, a note or message, an e-mail from or to the customer, a "
+        "completed activity. The workflow document's literal rule counts edits of "
+        "the record only, which books a new re-engagement right after a "
+        "salesperson completed one.",
     )
     followup_activity_type_id = fields.Many2one(
         "mail.activity.type",
         string="Follow-up Activity",
         default=lambda self: self.env.ref(
-            "mail.mail_activity_data_call", raise_if_not_found=False
+            DEFAULT_ACTIVITY_TYPE, raise_if_not_found=False
         ),
-        config_parameter="crm_opportunity_followup.activity_type_id",
+        config_parameter=PARAM_PREFIX + "activity_type_id",
         domain="[('res_model', 'in', (False, 'crm.lead'))]",
+    )
+    followup_default_user_id = fields.Many2one(
+        "res.users",
+        string="Default Follow-up User",
+        config_parameter=PARAM_PREFIX + "default_user_id",
+        domain="[('share', '=', False)]",
+        help="Gets the re-engagements of opportunities that have neither an active "
+        "salesperson nor a team leader. Without one, those opportunities are "
+        "skipped and the log says so.",
     )
     followup_deadline_days = fields.Integer(
         string="Due In (Days)",
-        default=DEFAULT_DEADLINE_DAYS,
-        config_parameter="crm_opportunity_followup.deadline_days",
+        default=INT_SETTINGS["followup_deadline_days"][1],
     )
     followup_overdue_threshold = fields.Integer(
         string="Overdue Warning Above",
-        default=DEFAULT_OVERDUE_THRESHOLD,
-        config_parameter="crm_opportunity_followup.overdue_threshold",
+        default=INT_SETTINGS["followup_overdue_threshold"][1],
     )
     followup_log_retention_days = fields.Integer(
         string="Keep Logs (Days)",
-        default=DEFAULT_RETENTION_DAYS,
-        config_parameter=RETENTION_PARAM,
+        default=INT_SETTINGS["followup_log_retention_days"][1],
         help="Follow-up logs older than this are deleted every day; 0 keeps them all.",
     )
     followup_send_digest = fields.Boolean(
@@ -75,26 +95,30 @@ class ResConfigSettings(models.TransientModel):
     @api.model
     def get_values(self):
         res = super().get_values()
-        res["followup_send_digest"] = self.env[
-            "opportunity.followup.runner"
-        ]._get_settings()["send_digest"]
+        settings = self.env["opportunity.followup.runner"]._get_settings()
+        for name, (key, _default, _minimum) in INT_SETTINGS.items():
+            res[name] = settings[key]
+        res["followup_send_digest"] = settings["send_digest"]
         return res
 
     def set_values(self):
         res = super().set_values()
+        icp = self.env["ir.config_parameter"].sudo()
+        for name, (key, _default, _minimum) in INT_SETTINGS.items():
+            # As text, so that 0 is kept (see the fields above).
+            icp.set_param(PARAM_PREFIX + key, str(self[name]))
         # Stored inverted: Odoo deletes a system parameter set to False.
-        self.env["ir.config_parameter"].sudo().set_param(
-            "crm_opportunity_followup.digest_disabled", not self.followup_send_digest
-        )
+        icp.set_param(PARAM_PREFIX + "digest_disabled", not self.followup_send_digest)
         return res
 
     def _followup_cron(self):
         # The cron is a technical record; sales managers switch it on and off
         # from here without needing the Settings administrator rights.
-        return self.env.ref(
+        cron = self.env.ref(
             "crm_opportunity_followup.ir_cron_opportunity_followup",
             raise_if_not_found=False,
-        ).sudo()
+        )
+        return (cron or self.env["ir.cron"]).sudo()
 
     @api.depends("company_id")
     def _compute_followup_cron_active(self):
@@ -109,10 +133,25 @@ class ResConfigSettings(models.TransientModel):
 
     def action_run_followup(self):
         """Save the settings, then run the follow-up with them."""
-        self.execute()
-        return self.env["opportunity.followup.runner"].action_run_from_settings()
+        return self._followup_after_save(
+            self.env["opportunity.followup.runner"].action_run_from_settings
+        )
 
     def action_preview_followup(self):
         """Save the settings, then show what a run would schedule."""
-        self.execute()
-        return self.env["opportunity.followup.runner"].action_preview_from_settings()
+        return self._followup_after_save(
+            self.env["opportunity.followup.runner"].action_preview_from_settings
+        )
+
+    def _followup_after_save(self, action_method):
+        saved = self.execute()
+        action = action_method()
+        if action.get("tag") != "display_notification" or not isinstance(saved, dict):
+            return action
+        # What saving asks the web client to do comes after the run's
+        # notification. Its plain "reload" would reload the page and drop the
+        # notification at once: reload the settings view instead.
+        if saved.get("tag") == "reload":
+            saved = {"type": "ir.actions.client", "tag": "soft_reload"}
+        action["params"]["next"] = saved
+        return action

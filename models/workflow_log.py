@@ -3,19 +3,9 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-RETENTION_PARAM = "crm_opportunity_followup.log_retention_days"
-DEFAULT_RETENTION_DAYS = 180
-PURGE_BATCH = 1000
+from .followup_const import TRIGGERS
 
-TRIGGERS = [
-    ("cron", "Scheduled Action"),
-    ("settings_button", "Settings Button"),
-    ("server_action", "Opportunities List Action"),
-    ("menu", "CRM Menu"),
-    ("api", "HTTP API"),
-    ("chat", "Chat Command"),
-    ("manual", "Manual / Code"),
-]
+PURGE_BATCH = 1000
 
 
 class WorkflowLog(models.Model):
@@ -28,7 +18,6 @@ class WorkflowLog(models.Model):
     _table = "workflow_log"
     _description = "Workflow Run Log"
     _order = "date_start desc, id desc"
-    _rec_name = "display_name"
 
     # Run identity
     workflow_name = fields.Char(
@@ -70,7 +59,9 @@ class WorkflowLog(models.Model):
         string="Started", required=True, readonly=True, default=fields.Datetime.now
     )
     date_end = fields.Datetime(string="Ended", readonly=True)
-    duration = fields.Float(string="Duration (s)", readonly=True, aggregator="avg")
+    duration = fields.Float(
+        string="Duration (s)", digits=(16, 1), readonly=True, aggregator="avg"
+    )
     state = fields.Selection(
         [
             ("running", "Running"),
@@ -94,6 +85,9 @@ class WorkflowLog(models.Model):
     skipped_won_count = fields.Integer(string="Skipped (Won)", readonly=True)
     skipped_pending_count = fields.Integer(
         string="Skipped (Open Activity)", readonly=True
+    )
+    skipped_unassigned_count = fields.Integer(
+        string="Skipped (No Assignee)", readonly=True
     )
     error_count = fields.Integer(string="Errors", readonly=True)
     warning_count = fields.Integer(string="Warnings", readonly=True)
@@ -121,27 +115,30 @@ class WorkflowLog(models.Model):
     def _cron_purge_old_logs(self):
         """Delete logs older than the retention setting (0 keeps them all),
         a batch per commit so a big backlog never holds one long transaction."""
-        # Settings are system parameters; the purge runs as the cron's user.
-        days = int(
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param(RETENTION_PARAM, DEFAULT_RETENTION_DAYS)
-        )
+        days = self.env["opportunity.followup.runner"]._get_settings()[
+            "log_retention_days"
+        ]
         if days <= 0:
             return
         domain = [("date_start", "<", fields.Datetime.now() - timedelta(days=days))]
-        remaining = self.search_count(domain)
-        while remaining:
-            batch = self.search(domain, limit=PURGE_BATCH)
+        # Until nothing is left: another process may delete logs meanwhile.
+        while batch := self.search(domain, limit=PURGE_BATCH):
             batch.unlink()
-            remaining -= len(batch)
             if self.env.context.get("cron_id"):
-                self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining)
+                self.env["ir.cron"]._commit_progress(
+                    len(batch), remaining=self.search_count(domain)
+                )
 
     def action_confirm_preview(self):
         """Schedule exactly the opportunities this preview listed."""
         self.ensure_one()
-        if not self.dry_run or self.confirmed_log_id:
+        if not self.dry_run:
+            raise UserError(
+                self.env._(
+                    "This log is a run, not a preview: there is nothing to confirm."
+                )
+            )
+        if self.confirmed_log_id:
             raise UserError(self.env._("This preview has already been confirmed."))
         leads = self.line_ids.filtered(lambda line: line.outcome == "preview").lead_id
         runner = self.env["opportunity.followup.runner"]

@@ -5,6 +5,7 @@ OUTCOMES = [
     ("preview", "Would Be Scheduled"),
     ("skipped_won", "Skipped: Won"),
     ("skipped_pending", "Skipped: Open Activity"),
+    ("skipped_unassigned", "Skipped: No Assignee"),
     ("error", "Error"),
 ]
 
@@ -19,8 +20,9 @@ class WorkflowLogLine(models.Model):
     log_id = fields.Many2one(
         "workflow.log", required=True, readonly=True, index=True, ondelete="cascade"
     )
-    # Copied from the run at creation (not a stored related field, which would
-    # cost an UPDATE per batch of lines): the multi-company rule filters on it.
+    # The opportunity's company, copied at creation (not a stored related
+    # field, which would cost an UPDATE per batch of lines): the multi-company
+    # rule filters on it, so a line never shows outside its company.
     company_id = fields.Many2one("res.company", readonly=True, index=True)
     lead_id = fields.Many2one(
         "crm.lead", string="Opportunity", readonly=True, index=True, ondelete="set null"

@@ -42,6 +42,8 @@ class FollowupCase(TransactionCase):
         cls.stage_won = cls.env.ref("crm.stage_lead4")
         cls.call_type = cls.env.ref("mail.mail_activity_data_call")
         cls.email_type = cls.env.ref("mail.mail_activity_data_email")
+        cls.odoobot = cls.env.ref("base.user_root")
+        cls.cron = cls.env.ref("crm_opportunity_followup.ir_cron_opportunity_followup")
         cls.Runner = cls.env["opportunity.followup.runner"]
         cls.Activity = cls.env["mail.activity"]
         # Opportunities that crm's own data may hold must not blur the counts.
@@ -77,6 +79,29 @@ class FollowupCase(TransactionCase):
         )
         leads.invalidate_recordset(["write_date"])
 
+    @classmethod
+    def _set_last_work(cls, leads, when):
+        """Every trace of work on ``leads`` (edits, completed activities,
+        messages) dated ``when``."""
+        cls._set_write_date(leads, when)
+        cls.env.cr.execute(
+            SQL(
+                "UPDATE mail_activity SET date_done = %s WHERE res_model = 'crm.lead' "
+                "AND res_id IN %s AND date_done IS NOT NULL",
+                when.date(),
+                tuple(leads.ids),
+            )
+        )
+        cls.env.cr.execute(
+            SQL(
+                "UPDATE mail_message SET date = %s "
+                "WHERE model = 'crm.lead' AND res_id IN %s",
+                when,
+                tuple(leads.ids),
+            )
+        )
+        cls.env.invalidate_all()
+
     def _followups(self, leads):
         return self.Activity.search(
             [
@@ -89,4 +114,25 @@ class FollowupCase(TransactionCase):
     def _set_param(self, key, value):
         self.env["ir.config_parameter"].set_param(
             f"crm_opportunity_followup.{key}", value
+        )
+
+    def _run_cron(self):
+        """What the scheduler runs, as the cron's user (OdooBot); method_direct_trigger
+        would run it on a separate connection that cannot see this test's records.
+
+        :return: this company's log of the run
+        """
+        self.cron.ir_actions_server_id.with_user(self.odoobot).run()
+        return self.env["workflow.log"].search(
+            [("trigger", "=", "cron"), ("company_id", "=", self.env.company.id)],
+            limit=1,
+        )
+
+    def _admin(self):
+        """An administrator: Odoo reserves the CRM settings to them."""
+        return new_test_user(
+            self.env,
+            "fu_admin",
+            groups="sales_team.group_sale_manager,base.group_system",
+            tz="UTC",
         )

@@ -1,7 +1,6 @@
 from datetime import timedelta
 
 from odoo import fields
-from odoo.tools import mute_logger
 
 from .common import FollowupCase
 
@@ -19,7 +18,8 @@ class TestDraft(FollowupCase):
                 summary=summary,
                 user_id=self.salesperson.id,
             ).action_done()
-        self._set_write_date(lead, fields.Datetime.now() - timedelta(days=20))
+        # Completed a month ago: the opportunity has been quiet since.
+        self._set_last_work(lead, fields.Datetime.now() - timedelta(days=30))
         note = self._note(lead)
         self.assertIn("Completed so far:", note)
         self.assertIn(self.call_type.name, note)
@@ -51,26 +51,6 @@ class TestDraft(FollowupCase):
             self._opportunity("Contact Deal", days=20, contact_name="Ada")
         )
         self.assertIn("Hello Ada,", note)
-
-    def test_stage_template(self):
-        self.stage_qualified.followup_template = (
-            "Dear {{ object.contact_name }}, {{ days }} days already on "
-            "{{ object.name }}."
-        )
-        lead = self._opportunity(
-            "Templated", days=20, stage_id=self.stage_qualified.id, contact_name="Bo"
-        )
-        self.assertIn("Dear Bo, 20 days already on Templated.", self._note(lead))
-
-    def test_broken_stage_template_falls_back(self):
-        self.stage_qualified.followup_template = "{{ object.no_such_field.oops }}"
-        lead = self._opportunity("Broken", days=20, stage_id=self.stage_qualified.id)
-        with mute_logger("odoo.addons.mail.models.mail_render_mixin"):
-            result = self.Runner.run(lead_ids=lead.ids)
-        self.assertIn("follow up on our proposal", self._followups(lead).note)
-        line = self.env["workflow.log"].browse(result["log_id"]).line_ids
-        self.assertEqual(line.outcome, "scheduled")
-        self.assertIn("wording template", line.warning)
 
     def test_name_is_escaped(self):
         lead = self._opportunity("<script>alert(1)</script> Deal", days=20)

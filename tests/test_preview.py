@@ -43,8 +43,11 @@ class TestPreview(FollowupCase):
             preview.with_user(self.manager).action_confirm_preview()
 
     def test_preview_from_the_list(self):
-        action = self.Runner.with_user(self.salesperson).action_preview_on_leads(
-            self.stale
+        action = (
+            self.env.ref("crm_opportunity_followup.crm_lead_action_preview_followup")
+            .with_user(self.salesperson)
+            .with_context(active_model="crm.lead", active_ids=self.stale.ids)
+            .run()
         )
         preview = self.env["workflow.log"].browse(action["res_id"])
         self.assertEqual(preview.line_ids.outcome, "preview")

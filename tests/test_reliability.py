@@ -68,10 +68,6 @@ class TestReliability(FollowupCase):
 
     def test_other_company(self):
         company_b = self.env["res.company"].create({"name": "Company B"})
-        lead_b = self._opportunity(
-            "B's deal", days=20, company_id=company_b.id, team_id=False, user_id=False
-        )
-        lead_a = self._opportunity("A's deal", days=20)
         user_b = new_test_user(
             self.env,
             "fu_user_b",
@@ -79,6 +75,14 @@ class TestReliability(FollowupCase):
             company_id=company_b.id,
             company_ids=[(6, 0, company_b.ids)],
         )
+        lead_b = self._opportunity(
+            "B's deal",
+            days=20,
+            company_id=company_b.id,
+            team_id=False,
+            user_id=user_b.id,
+        )
+        lead_a = self._opportunity("A's deal", days=20)
         # A run from company A never touches company B, even filtered on B's
         # salesperson.
         result = self.Runner.with_user(self.manager).run(user_id=user_b.id)

@@ -62,6 +62,7 @@ class TestRunner(FollowupCase):
                 "scheduled": 1,
                 "skipped_won": 1,
                 "skipped_pending": 1,
+                "skipped_unassigned": 0,
                 "errors": 0,
                 "warnings": 0,
             },
@@ -134,10 +135,8 @@ class TestRunner(FollowupCase):
 
     def test_assignee_fallbacks(self):
         no_user = self._opportunity("Team Only", days=20, user_id=False)
-        nobody = self._opportunity("Nobody", days=20, user_id=False, team_id=False)
         self.Runner.with_user(self.manager).run()
         self.assertEqual(self._followups(no_user).user_id, self.manager)  # team leader
-        self.assertEqual(self._followups(nobody).user_id, self.manager)  # the runner
         team_2 = self.env["crm.team"].create(
             {"name": "Team 2", "user_id": self.salesperson_2.id}
         )
@@ -291,18 +290,23 @@ class TestRunner(FollowupCase):
             self.assertEqual(self.Runner.run(stale_days=10)["counts"]["eligible"], 1)
 
     def test_day_boundary_far_timezone(self):
-        """The cutoff is midnight in the runner's timezone (UTC+14 here)."""
-        self.manager.tz = "Pacific/Kiritimati"
+        """The cutoff is midnight in the company's timezone (UTC+14 here),
+        whoever runs it: the runner's own timezone does not move it."""
+        self.env.company.resource_calendar_id.tz = "Pacific/Kiritimati"
+        self.manager.tz = "America/Los_Angeles"
         with freeze_time("2026-11-24 11:00:00"):  # already 25 Nov 01:00 in Kiritimati
             # 10 Nov 09:00 UTC is 10 Nov 23:00 there: before the 11 Nov cutoff.
             self._set_write_date(self.stale, datetime(2026, 11, 10, 9, 0))
             # 10 Nov 11:00 UTC is 11 Nov 01:00 there: after it.
             late = self._opportunity("Late Kiritimati", days=0)
             self._set_write_date(late, datetime(2026, 11, 10, 11, 0))
+            self.env.company.resource_calendar_id.tz = "UTC"
             as_utc = self.Runner.with_user(self.salesperson).run(
-                lead_ids=(self.stale | late).ids
+                lead_ids=(self.stale | late).ids, dry_run=True
             )
+            # In UTC it is still the 24th: the cutoff is the 10th, neither is stale.
             self.assertEqual(as_utc["counts"]["stale"], 0)
+            self.env.company.resource_calendar_id.tz = "Pacific/Kiritimati"
             result = self.Runner.with_user(self.manager).run()
         self.assertEqual(result["counts"]["scheduled"], 1)
         activity = self._followups(self.stale)

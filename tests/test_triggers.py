@@ -68,6 +68,9 @@ class TestTriggers(FollowupCase):
                 "overdue_threshold": 7,
                 "activity_type_id": self.email_type.id,
                 "send_digest": False,
+                "log_retention_days": 180,
+                "default_user_id": False,
+                "clock": "work",
             },
         )
         self.assertFalse(self.cron.active)

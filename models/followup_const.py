@@ -1,0 +1,45 @@
+"""Names and defaults that several model files share.
+
+A leaf module: it imports no model file, so that moving a method from one
+model file to another never makes a circle of imports.
+"""
+
+WORKFLOW_NAME = "opportunity_follow_up"
+PARAM_PREFIX = "crm_opportunity_followup."
+LOG_ACTION = "crm_opportunity_followup.workflow_log_action"
+DEFAULT_ACTIVITY_TYPE = "mail.mail_activity_data_call"
+STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
+
+# The integer settings: settings field -> (system parameter, default, minimum).
+# Stored as text by res.config.settings: Odoo deletes an integer parameter
+# saved as 0, which would bring the default back.
+INT_SETTINGS = {
+    "followup_stale_days": ("stale_days", 14, STALE_DAYS_MIN),
+    "followup_deadline_days": ("deadline_days", 2, 0),
+    "followup_overdue_threshold": ("overdue_threshold", 20, 0),
+    "followup_log_retention_days": ("log_retention_days", 180, 0),
+}
+
+# What counts as an update for the stale clock.
+CLOCK_WORK = "work"
+CLOCK_WRITE_DATE = "write_date"
+CLOCKS = [
+    (CLOCK_WORK, "Any work on it: an edit, a message, a completed activity"),
+    (CLOCK_WRITE_DATE, "Edits of the record only (write_date)"),
+]
+
+# Messages that show a person worked on an opportunity: notes and messages
+# written in the chatter, e-mails sent or received. Tracking values, automatic
+# notifications and out-of-office replies are not work.
+WORK_MESSAGE_TYPES = ("comment", "email", "email_outgoing")
+
+# What started a run, as stored on its log (and accepted by run()).
+TRIGGERS = [
+    ("cron", "Scheduled Action"),
+    ("settings_button", "Settings Button"),
+    ("server_action", "Opportunities List Action"),
+    ("menu", "CRM Menu"),
+    ("api", "HTTP API"),
+    ("chat", "Chat Command"),
+    ("manual", "Manual / Code"),
+]

@@ -1,0 +1,531 @@
+"""The follow-up as the people who use it meet it, in Odoo's own flows:
+the salesperson doing the work, the manager merging duplicates, the
+administrator saving settings, OdooBot running the daily job."""
+
+from datetime import datetime, timedelta
+
+from freezegun import freeze_time
+
+from odoo import Command, fields
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import Form, new_test_user, users
+from odoo.tools import SQL, mute_logger
+
+from .common import FollowupCase
+
+
+class TestStaleClock(FollowupCase):
+    """1. Work done in the chatter or on activities resets the clock."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.lead = cls._opportunity("Globex Renewal", days=20)
+
+    def _book_and_do(self):
+        """The daily job books it; the salesperson calls and marks it done."""
+        self._run_cron()
+        activity = self._followups(self.lead)
+        self.assertTrue(activity)
+        activity.with_user(self.salesperson).action_feedback(
+            feedback="Called: they decide next week."
+        )
+        self.env.flush_all()
+        self.lead.invalidate_recordset(["write_date"])
+        # Marking it done does not write the opportunity: the old clock is
+        # still 20 days old.
+        self.assertLess(
+            self.lead.write_date, fields.Datetime.now() - timedelta(days=19)
+        )
+
+    def test_done_followup_is_not_booked_again(self):
+        self._book_and_do()
+        with freeze_time(fields.Datetime.now() + timedelta(days=1)):
+            result = self._run_cron()
+        self.assertFalse(self._followups(self.lead).filtered("active"))
+        self.assertEqual(result.stale_count, 0)
+        self.assertFalse(self.lead.followup_is_stale)
+
+    def test_days_count_from_the_last_work(self):
+        """Done 16 days ago, last edited 40 days ago: stale for 16 days."""
+        self._book_and_do()
+        self._set_last_work(self.lead, fields.Datetime.now() - timedelta(days=16))
+        self._set_write_date(self.lead, fields.Datetime.now() - timedelta(days=40))
+        self._run_cron()
+        activity = self._followups(self.lead).filtered("active")
+        self.assertEqual(activity.summary, "Re-engage: Globex Renewal (stale 16 days)")
+        self.assertIn("16 days", activity.note)
+        self.assertEqual(self.lead.followup_days_stale, 16)
+
+    def test_note_and_customer_email_count(self):
+        other = self._opportunity("Initech Upgrade", days=20)
+        # As the chatter posts them (message_type "comment").
+        self.lead.with_user(self.salesperson).message_post(
+            body="Left a voicemail.",
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
+        )
+        customer = self.env["res.partner"].create(
+            {"name": "Initech buyer", "email": "buyer@initech.example.com"}
+        )
+        other.message_post(
+            body="We are still interested.",
+            author_id=customer.id,
+            message_type="email",
+            subtype_xmlid="mail.mt_comment",
+        )
+        self._set_write_date(self.lead | other, fields.Datetime.now() - timedelta(20))
+        result = self.Runner.with_user(self.manager).run()
+        self.assertEqual(result["counts"]["stale"], 0)
+        self.assertFalse(self._followups(self.lead | other))
+
+    def test_automatic_messages_do_not_count(self):
+        """Tracking, OdooBot's notes and Odoo's notifications are not work."""
+        self.lead.with_user(self.salesperson).write(
+            {"stage_id": self.stage_qualified.id}
+        )  # a tracking message
+        self.lead.with_user(self.odoobot).message_post(
+            body="Automatic reminder",
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
+        )
+        self.lead.message_post(body="Stage changed", message_type="notification")
+        self._set_write_date(self.lead, fields.Datetime.now() - timedelta(days=20))
+        result = self.Runner.with_user(self.manager).run()
+        self.assertEqual(result["counts"]["scheduled"], 1)
+
+    def test_write_date_setting_keeps_the_literal_rule(self):
+        admin = self._admin()
+        form = Form(self.env["res.config.settings"].with_user(admin))
+        self.assertEqual(form.followup_clock, "work")
+        form.followup_clock = "write_date"
+        form.save().execute()
+        self._book_and_do()
+        with freeze_time(fields.Datetime.now() + timedelta(days=1)):
+            self._run_cron()
+        self.assertEqual(len(self._followups(self.lead).filtered("active")), 1)
+
+
+class TestMerge(FollowupCase):
+    """2. Odoo's merge and other flows that move activities."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.first = cls._opportunity(
+            "Globex Licences", days=20, partner_name="Globex", expected_revenue=900
+        )
+        cls.second = cls._opportunity(
+            "Globex Licences (web form)", days=25, partner_name="Globex"
+        )
+        cls.both = cls.first | cls.second
+        cls.Runner.run()
+
+    def _open_followups(self, lead):
+        return self._followups(lead).filtered("active")
+
+    @users("fu_manager")
+    def test_merge_action(self):
+        kept = self.both.with_user(self.env.user).merge_opportunity()
+        self.assertEqual(len(self._open_followups(kept)), 1)
+        self.assertFalse(self._followups(self.both - kept).exists())
+
+    @users("fu_manager")
+    def test_merge_wizard(self):
+        wizard = (
+            self.env["crm.merge.opportunity"]
+            .with_context(active_model="crm.lead", active_ids=self.both.ids)
+            .create({"opportunity_ids": [Command.set(self.both.ids)]})
+        )
+        wizard.action_merge()
+        kept = self.both.exists()
+        self.assertEqual(len(kept), 1)
+        self.assertEqual(len(self._open_followups(kept)), 1)
+
+    @users("fu_manager")
+    def test_lead_conversion_merges_into_booked_opportunity(self):
+        lead = self.env["crm.lead"].create(
+            {"name": "Globex Licences", "type": "lead", "partner_name": "Globex"}
+        )
+        lead.activity_schedule("mail.mail_activity_data_todo", summary="Qualify")
+        wizard = Form(
+            self.env["crm.lead2opportunity.partner"].with_context(
+                active_model="crm.lead", active_id=lead.id, active_ids=lead.ids
+            )
+        )
+        wizard.name = "merge"
+        wizard.duplicated_lead_ids.clear()
+        for duplicate in self.both | lead:
+            wizard.duplicated_lead_ids.add(duplicate)
+        kept = wizard.save().action_apply()
+        kept = self.env["crm.lead"].browse(kept["res_id"])
+        self.assertEqual(len(self._open_followups(kept)), 1)
+        self.assertIn("Qualify", kept.activity_ids.mapped("summary"))
+
+    @users("fu_manager")
+    def test_activity_ids_link(self):
+        """Moving one re-engagement onto an opportunity that has one."""
+        moved = self._followups(self.second)
+        self.first.with_user(self.env.user).write(
+            {"activity_ids": [Command.link(moved.id)]}
+        )
+        self.assertEqual(len(self._open_followups(self.first)), 1)
+        self.assertFalse(self._followups(self.second))
+
+    def test_moving_onto_a_free_opportunity_keeps_it(self):
+        free = self._opportunity("Free", days=0)
+        moved = self._followups(self.second)
+        moved.with_user(self.manager).write({"res_id": free.id})
+        self.assertEqual(self._open_followups(free), moved)
+
+
+class TestStageWording(FollowupCase):
+    """3. A stage's wording is a mail.template: Odoo's template rules apply."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.lead = cls._opportunity(
+            "Templated", days=20, stage_id=cls.stage_qualified.id, contact_name="Bo"
+        )
+
+    def _template(self, user, body):
+        return (
+            self.env["mail.template"]
+            .with_user(user)
+            .create(
+                {
+                    "name": "Qualified wording",
+                    "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                    "body_html": body,
+                }
+            )
+        )
+
+    def test_manager_cannot_write_code(self):
+        with self.assertRaises(AccessError):
+            self._template(
+                self.manager,
+                "<p t-out=\"object.env['res.users'].sudo().search([])\"/>",
+            )
+
+    def test_documented_placeholders_render_alike_for_every_trigger(self):
+        """Written by a sales manager; run by the salesperson (list action),
+        the manager (settings preview) and OdooBot (the daily job)."""
+        template = self._template(
+            self.manager,
+            '<p>Dear <t t-out="object.contact_name"/>, '
+            '<t t-out="object.followup_days_stale"/> days already on '
+            '<t t-out="object.name"/> (<t t-out="object.stage_id.name"/>). '
+            '<t t-out="object.user_id.name"/></p>',
+        )
+        self.stage_qualified.with_user(self.manager).followup_template_id = template
+        expected = "Dear Bo, 20 days already on Templated (Qualified). Sam Seller"
+        preview = self.Runner.with_user(self.manager).run(dry_run=True)
+        line = self.env["workflow.log"].browse(preview["log_id"]).line_ids
+        self.assertIn(expected, line.note)
+        self.lead.with_user(self.salesperson).action_followup_preview()
+        salesperson_line = self.env["workflow.log.line"].search(
+            [("lead_id", "=", self.lead.id)], limit=1
+        )
+        self.assertIn(expected, salesperson_line.note)
+        self.assertFalse(salesperson_line.warning)
+        self._run_cron()
+        self.assertIn(expected, self._followups(self.lead).note)
+
+    def test_administrator_template_renders_for_a_salesperson(self):
+        """Any expression an administrator wrote renders, whoever runs it."""
+        template = self._template(
+            self._admin(), "<p>Call <t t-out=\"object.email_from or 'them'\"/></p>"
+        )
+        self.stage_qualified.followup_template_id = template
+        self.lead.email_from = "bo@example.com"
+        self._set_write_date(self.lead, fields.Datetime.now() - timedelta(days=20))
+        result = self.lead.with_user(self.salesperson).action_followup_run()
+        self.assertEqual(result["params"]["type"], "success")
+        self.assertIn("Call bo@example.com", self._followups(self.lead).note)
+
+    def test_broken_template_falls_back(self):
+        """Odoo checks a template on one opportunity when it is saved; it may
+        still fail on another one."""
+        self.stage_qualified.followup_template_id = self._template(
+            self._admin(), "<p t-out=\"{'Templated': 'ok'}[object.name]\"/>"
+        )
+        other = self._opportunity("Other", days=20, stage_id=self.stage_qualified.id)
+        with mute_logger("odoo.addons.mail.models.mail_render_mixin"):
+            result = self.Runner.run(lead_ids=other.ids)
+        self.assertIn("follow up on our proposal", self._followups(other).note)
+        line = self.env["workflow.log"].browse(result["log_id"]).line_ids
+        self.assertEqual(line.outcome, "scheduled")
+        self.assertIn("wording template", line.warning)
+
+    def test_wording_in_the_salesperson_language(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        template = self._template(self._admin(), "<p>Hello</p>")
+        template.with_context(lang="fr_FR").body_html = "<p>Bonjour</p>"
+        self.stage_qualified.followup_template_id = template
+        self.salesperson.lang = "fr_FR"
+        self.Runner.run()
+        self.assertIn("Bonjour", self._followups(self.lead).note)
+
+    def test_upgrade_converts_the_inline_wording(self):
+        """19.0.1.0.0's inline wording becomes the stage's template."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env.cr.execute(
+            "ALTER TABLE crm_stage ADD COLUMN followup_template jsonb;"
+            "UPDATE crm_stage SET followup_template = %s WHERE id = %s",
+            [
+                '{"en_US": "Dear {{ object.contact_name }}, {{ days }} days on '
+                '{{ object.name }} <b>", "fr_FR": "Bonjour {{ object.contact_name }}"}',
+                self.stage_qualified.id,
+            ],
+        )
+        self.env["crm.stage"]._followup_migrate_inline_wording()
+        template = self.stage_qualified.followup_template_id
+        self.assertEqual(template.model, "crm.lead")
+        self.Runner.run()
+        self.assertIn(
+            "Dear Bo, 20 days on Templated &lt;b&gt;", self._followups(self.lead).note
+        )
+        self.assertIn("Bonjour", template.with_context(lang="fr_FR").body_html)
+        self.env.cr.execute(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = 'crm_stage' AND column_name = 'followup_template'"
+        )
+        self.assertFalse(self.env.cr.fetchone())
+
+    def test_upgrade_leaves_code_out(self):
+        with mute_logger("odoo.addons.crm_opportunity_followup.models.crm_stage"):
+            template = self.stage_qualified._followup_template_from_text(
+                {"en_US": "Hi {{ object.env['res.users'].sudo().search([]) }}"}
+            )
+        self.assertIsNone(template)
+        self.assertFalse(self.stage_qualified.followup_template_id)
+
+
+class TestSettings(FollowupCase):
+    """4. Every setting keeps what the administrator saved, 0 included."""
+
+    def test_zero_is_kept(self):
+        admin = self._admin()
+        form = Form(self.env["res.config.settings"].with_user(admin))
+        form.followup_log_retention_days = 0
+        form.followup_deadline_days = 0
+        form.followup_overdue_threshold = 0
+        form.save().execute()
+        form = Form(self.env["res.config.settings"].with_user(admin))
+        self.assertEqual(form.followup_log_retention_days, 0)
+        self.assertEqual(form.followup_deadline_days, 0)
+        self.assertEqual(form.followup_overdue_threshold, 0)
+
+        # Due in 0: today; overdue above 0: one overdue activity warns.
+        lead = self._opportunity("Due Today", days=20)
+        self._opportunity("Busy", days=0).activity_schedule(
+            "mail.mail_activity_data_todo",
+            user_id=self.salesperson.id,
+            date_deadline=fields.Date.today() - timedelta(days=1),
+        )
+        result = self.Runner.with_user(self.manager).run()
+        self.assertEqual(self._followups(lead).date_deadline, fields.Date.today())
+        self.assertEqual(result["counts"]["warnings"], 1)
+
+        # Keep logs 0: a year-old log stays.
+        old = self.env["workflow.log"].browse(result["log_id"])
+        old.date_start = fields.Datetime.now() - timedelta(days=365)
+        self.env["workflow.log"].with_user(self.odoobot)._cron_purge_old_logs()
+        self.assertTrue(old.exists())
+
+    def test_malformed_retention_does_not_crash_the_purge(self):
+        log = self.env["workflow.log"].create({"trigger": "manual"})
+        log.date_start = fields.Datetime.now() - timedelta(days=400)
+        self._set_param("log_retention_days", "half a year")
+        with mute_logger(
+            "odoo.addons.crm_opportunity_followup.models.opportunity_followup_runner"
+        ):
+            self.env["workflow.log"].with_user(self.odoobot)._cron_purge_old_logs()
+        self.assertFalse(log.exists())  # the 180-day default applied
+
+    def test_missing_cron_does_not_break_the_settings(self):
+        self.env.ref("crm_opportunity_followup.ir_cron_opportunity_followup").unlink()
+        form = Form(self.env["res.config.settings"].with_user(self._admin()))
+        self.assertFalse(form.followup_cron_active)
+        form.followup_cron_active = True
+        form.save().execute()
+
+    def test_run_button_keeps_the_reload_of_saving(self):
+        """Saved, run, and the settings view reloaded after the notification."""
+        form = Form(self.env["res.config.settings"].with_user(self._admin()))
+        form.followup_stale_days = 30
+        action = form.save().action_run_followup()
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertEqual(action["params"]["next"]["tag"], "soft_reload")
+        self.assertIn("older than 30 days", action["params"]["message"])
+
+
+class TestAssignee(FollowupCase):
+    """5. Nobody's follow-ups never go to OdooBot."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.leaderless = cls.env["crm.team"].create({"name": "No Leader"})
+        cls.orphan = cls._opportunity(
+            "Orphan", days=20, user_id=False, team_id=cls.leaderless.id
+        )
+
+    def test_cron_skips_nobody_s_opportunity(self):
+        log = self._run_cron()
+        self.assertFalse(self._followups(self.orphan))
+        line = log.line_ids.filtered(lambda line: line.lead_id == self.orphan)
+        self.assertEqual(line.outcome, "skipped_unassigned")
+        self.assertIn("No one to assign it to", line.reason)
+        self.assertEqual(log.skipped_unassigned_count, 1)
+        self.assertIn("no one to assign them to", log.message)
+        self.assertFalse(
+            self.env["mail.mail"].search(
+                [("recipient_ids", "in", self.env.ref("base.partner_root").ids)]
+            )
+        )
+
+    def test_default_user_from_the_settings(self):
+        form = Form(self.env["res.config.settings"].with_user(self._admin()))
+        form.followup_default_user_id = self.salesperson_2
+        form.save().execute()
+        self._run_cron()
+        self.assertEqual(self._followups(self.orphan).user_id, self.salesperson_2)
+
+    def test_never_an_archived_or_portal_user(self):
+        portal = new_test_user(self.env, "fu_portal", groups="base.group_portal")
+        self._set_param("default_user_id", portal.id)
+        gone = new_test_user(
+            self.env, "fu_gone", groups="sales_team.group_sale_salesman"
+        )
+        left = self._opportunity("Left Company", days=20, user_id=gone.id)
+        gone.action_archive()
+        log = self._run_cron()
+        self.assertFalse(self._followups(self.orphan))
+        # An archived salesperson: their team leader gets it.
+        self.assertEqual(self._followups(left).user_id, self.manager)
+        self.assertEqual(log.skipped_unassigned_count, 1)
+
+
+class TestCompanies(FollowupCase):
+    """6. Each company's data stays in its company."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_a = cls.env.company
+        cls.company_b = cls.env["res.company"].create({"name": "Company B"})
+        cls.company_b.resource_calendar_id.tz = "Pacific/Kiritimati"
+        cls.company_a.resource_calendar_id.tz = "UTC"
+        cls.manager.company_ids = [Command.link(cls.company_b.id)]
+        cls.team_b = cls.env["crm.team"].create(
+            {"name": "Team B", "company_id": cls.company_b.id}
+        )
+        cls.lead_b = cls._opportunity(
+            "B's deal",
+            days=0,
+            company_id=cls.company_b.id,
+            team_id=cls.team_b.id,
+            user_id=cls.manager.id,
+        )
+        cls.lead_a = cls._opportunity("A's deal", days=0)
+        cls.reader_a = new_test_user(
+            cls.env, "fu_reader_a", groups="sales_team.group_sale_manager"
+        )
+
+    def test_lines_belong_to_their_opportunity_company(self):
+        with freeze_time("2026-11-24 11:00:00"):  # 25 Nov 01:00 in Kiritimati
+            when = datetime(2026, 11, 9, 9, 0)  # 9 Nov 23:00 in Kiritimati
+            self._set_write_date(self.lead_a | self.lead_b, when)
+            result = (
+                self.Runner.with_user(self.manager)
+                .with_context(allowed_company_ids=(self.company_a | self.company_b).ids)
+                .run()
+            )
+        log = self.env["workflow.log"].browse(result["log_id"])
+        line_b = log.line_ids.filtered(lambda line: line.lead_id == self.lead_b)
+        line_a = log.line_ids.filtered(lambda line: line.lead_id == self.lead_a)
+        self.assertEqual(line_b.company_id, self.company_b)
+        self.assertEqual(line_a.company_id, self.company_a)
+        # Days and deadline in each company's timezone.
+        self.assertEqual(line_b.days_stale, 16)  # 9 to 25 Nov
+        self.assertEqual(line_a.days_stale, 15)  # 9 to 24 Nov
+        self.assertEqual(
+            self._followups(self.lead_b).date_deadline,
+            fields.Date.to_date("2026-11-27"),
+        )
+        self.assertEqual(
+            self._followups(self.lead_a).date_deadline,
+            fields.Date.to_date("2026-11-26"),
+        )
+        # A company A manager never reads the line about B's opportunity.
+        lines = self.env["workflow.log.line"].with_user(self.reader_a).search([])
+        self.assertIn(line_a, lines)
+        self.assertNotIn(line_b, lines)
+
+
+class TestSmallerDefects(FollowupCase):
+    """7. The smaller defects found in review."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stale = cls._opportunity("Stale Deal", days=20)
+
+    @users("fu_manager")
+    def test_log_name_search(self):
+        result = self.Runner.run()
+        found = self.env["workflow.log"].name_search("opportunity_follow_up")
+        self.assertIn(result["log_id"], [log_id for log_id, _name in found])
+
+    def test_duration_is_seconds(self):
+        arch = self.env["workflow.log"].get_views([(False, "list"), (False, "form")])
+        for view in arch["views"].values():
+            self.assertNotIn("float_time", view["arch"])
+
+    @users("fu_manager")
+    def test_confirming_a_run_that_is_no_preview(self):
+        log = self.env["workflow.log"].browse(self.Runner.run()["log_id"])
+        with self.assertRaisesRegex(UserError, "not a preview"):
+            log.action_confirm_preview()
+
+    def test_marker_and_runner_agree_on_won(self):
+        """In a won stage but not marked won (imported data): won for both."""
+        in_won_stage = self._opportunity(
+            "Won Stage", days=20, stage_id=self.stage_won.id
+        )
+        self.env.cr.execute(
+            SQL(
+                "UPDATE crm_lead SET probability = 90, won_status = 'pending' "
+                "WHERE id = %s",
+                in_won_stage.id,
+            )
+        )
+        in_won_stage.invalidate_recordset()
+        self.assertFalse(in_won_stage.followup_is_stale)
+        marked = self.env["crm.lead"].search([("followup_is_stale", "=", True)])
+        preview = self.Runner.with_user(self.manager).run(dry_run=True)
+        listed = (
+            self.env["workflow.log"]
+            .browse(preview["log_id"])
+            .line_ids.filtered(lambda line: line.outcome == "preview")
+            .lead_id
+        )
+        self.assertEqual(marked, listed)
+        self.assertNotIn(in_won_stage, marked)
+
+    def test_unknown_trigger_is_refused(self):
+        with self.assertRaisesRegex(UserError, "trigger"):
+            self.Runner.run(trigger="bogus")
+        self.assertFalse(self._followups(self.stale))
+
+    @users("fu_sales")
+    def test_list_actions_are_record_methods(self):
+        lead = self.stale.with_user(self.env.user)
+        action = lead.action_followup_preview()
+        self.assertEqual(action["res_model"], "workflow.log")
+        action = lead.action_followup_run()
+        self.assertEqual(action["params"]["type"], "success")
+        self.assertTrue(self._followups(self.stale))
