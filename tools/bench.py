@@ -2,8 +2,9 @@
 
 On a throwaway PostgreSQL cluster it generates a pipeline of N opportunities
 (50 % stale, 20 % stale with an open activity, 10 % won, 20 % recent; 10
-salespeople, 3 teams) in a template database, then runs each contender on its
-own identical copy, in its own Odoo process:
+salespeople, 3 teams; each with a note and a completed activity two months
+old, for the stale clock to look through) in a template database, then runs
+each contender on its own identical copy, in its own Odoo process:
 
 - ``addon``: ``env["opportunity.followup.runner"].run()``;
 - ``automation``: Odoo's own Automation Rule (base_automation), time trigger on
@@ -69,6 +70,7 @@ with registry.cursor() as cr:
     else:  # a mature database: mostly lost (archived) and recent records
         kinds = ["stale"] * 5 + ["recent"] * 45 + ["lost"] * 50
     todo = env.ref("mail.mail_activity_data_todo")
+    note = env.ref("mail.mt_note")
     model_id = env["ir.model"]._get_id("crm.lead")
     for start in range(0, size, 2000):
         batch = range(start, min(start + 2000, size))
@@ -85,6 +87,19 @@ with registry.cursor() as cr:
              "summary": "Planned call", "user_id": lead.user_id.id}
             for lead in pending
         ])
+        # A history for the stale clock to look through: every opportunity
+        # has a note and a completed activity, two months old (see below).
+        env["mail.activity"].create([
+            {"res_model_id": model_id, "res_id": lead.id, "activity_type_id": todo.id,
+             "summary": "Bench history", "user_id": lead.user_id.id}
+            for lead in leads
+        ])
+        env["mail.message"].create([
+            {"model": "crm.lead", "res_id": lead.id, "message_type": "comment",
+             "subtype_id": note.id, "body": "Bench history: called, sent the brochure.",
+             "author_id": lead.user_id.partner_id.id}
+            for lead in leads
+        ])
         env.flush_all()
         cr.commit()
     cr.execute(SQL(
@@ -99,6 +114,15 @@ with registry.cursor() as cr:
     cr.execute(SQL(
         "UPDATE crm_lead SET active = false WHERE name LIKE %s", "%(lost)",
     ))
+    cr.execute(
+        "UPDATE mail_activity SET active = false,"
+        " date_done = (now() - interval '60 days')::date"
+        " WHERE summary = 'Bench history'"
+    )
+    cr.execute(
+        "UPDATE mail_message SET date = now() at time zone 'UTC' - interval '60 days'"
+        " WHERE model = 'crm.lead' AND body::text LIKE '%Bench history%'"
+    )
     cr.execute("ANALYZE")
 """
 
