@@ -276,10 +276,5 @@ class CrmLead(models.Model):
 
     @api.model
     def _followup_can_be_assigned(self, user):
-        return bool(
-            user
-            and user.active
-            and not user.share
-            and user.id != SUPERUSER_ID
-            and user != self.env.ref("base.public_user", raise_if_not_found=False)
-        )
+        # Portal and public users are share users; OdooBot is the superuser.
+        return bool(user and user.active and not user.share and user.id != SUPERUSER_ID)

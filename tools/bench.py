@@ -184,9 +184,12 @@ with registry.cursor() as cr:
             "trg_date_range": 14,
             "trg_date_range_type": "day",
             "trg_date_range_mode": "after",
+            # No open activity. The obvious ('activity_ids', '=', False) counts
+            # completed (archived) activities too: such a rule never fires on
+            # an opportunity that ever had one.
             "filter_domain": "[('type', '=', 'opportunity'),"
                              " ('won_status', '!=', 'won'),"
-                             " ('activity_ids', '=', False)]",
+                             " ('activity_ids', 'not any', [('active', '=', True)])]",
             "action_server_ids": [(0, 0, {
                 "name": "Create a re-engagement activity",
                 "model_id": env["ir.model"]._get_id("crm.lead"),
