@@ -275,11 +275,42 @@ def odoo_addons_dirs():
     return [path for path in dict.fromkeys(found) if _is_addons_dir(path)]
 
 
+def installed_elsewhere():
+    """Where a copy of the addon that ``pip install`` put next to Odoo lives, if
+    it is not this checkout. Odoo puts ``--addons-path`` after the
+    ``odoo/addons`` folders of ``sys.path``: such a copy would be loaded
+    instead of this checkout."""
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import importlib.util;"
+            f"spec = importlib.util.find_spec('odoo.addons.{MODULE}');"
+            "print(spec.submodule_search_locations[0] if spec else '')",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tempfile.gettempdir(),
+    ).stdout.strip()
+    if found and os.path.realpath(found) != os.path.realpath(REPO):
+        return found
+    return None
+
+
 @contextlib.contextmanager
 def addons_path():
     """A temporary addons folder where this repository is the addon (a symlink
     named after the module). Yields the ``--addons-path`` value: that folder
-    first, then Odoo's own addons folders."""
+    first, then Odoo's own addons folders. Exits saying so where an installed
+    copy of the addon would be loaded instead."""
+    elsewhere = installed_elsewhere()
+    if elsewhere:
+        sys.exit(
+            f"Odoo would load the {MODULE} installed in {elsewhere}, not this"
+            f" checkout: pip uninstall odoo-addon-{MODULE} (or use another"
+            " virtualenv)."
+        )
     root = tempfile.mkdtemp(prefix="followup_addons_")
     try:
         os.symlink(REPO, os.path.join(root, MODULE))

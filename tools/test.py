@@ -2,7 +2,9 @@
 
 1. Static checks that need no Odoo: ruff (lint and format), pylint-odoo with
    OCA's mandatory checks, every XML file parses, every file the manifest lists
-   exists.
+   exists; and the wheel: built by whool as OCA's addons are, without the
+   harness, installed into a throwaway virtualenv next to the machine's Odoo,
+   where Odoo must find the addon, installable, without any addons path.
 2. Where ``python3 -c "import odoo"`` works: a throwaway PostgreSQL cluster, a
    fresh database, the addon installed with its tests enabled, Odoo's result
    line parsed. Any failed or errored test, any ERROR or CRITICAL log line, or
@@ -15,6 +17,7 @@ Usage: python3 tools/test.py [--test-tags TAGS] [--static-only]
 import argparse
 import ast
 import glob
+import json
 import os
 import re
 import shutil
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 
 from lxml import etree
 
@@ -51,7 +55,9 @@ def check_xml():
     bad = []
     for path in sorted(glob.glob(os.path.join(REPO, "**", "*.xml"), recursive=True)):
         name = os.path.relpath(path, REPO)
-        if name.startswith(".local"):
+        # .local: the demo cluster; build: whool's editable install links the
+        # checkout in there, a loop for a recursive glob.
+        if name.startswith((".local" + os.sep, "build" + os.sep)):
             continue
         try:
             etree.parse(path)
@@ -84,6 +90,136 @@ def check_manifest():
     return not missing
 
 
+# What the wheel must leave out: the harness of this repository.
+HARNESS = ("tools/", ".ci/", "Makefile")
+# Run in the virtualenv: where Odoo, started without any addons path, finds
+# the addon, and whether it and its dependencies are installable.
+WHERE_ODOO_FINDS_IT = f"""
+import json, sysconfig
+from odoo.modules import module
+module.initialize_sys_path()
+manifest = module.Manifest.for_addon({MODULE!r}, display_warning=False)
+names = set(module.get_modules())
+print(json.dumps({{
+    "site_packages": sysconfig.get_paths()["purelib"],
+    "path": manifest and manifest.path,
+    "installable": bool(manifest and manifest["installable"]),
+    "listed": {MODULE!r} in names,
+    "missing_depends": sorted(set(manifest["depends"]) - names) if manifest else [],
+}}))
+"""
+
+
+def check_wheel():
+    """``pip install`` of the checkout, as OCA's addons: one PASS/FAIL line."""
+    title = "wheel: pip install puts the addon where Odoo finds it"
+    with tempfile.TemporaryDirectory(prefix=f"{MODULE}_wheel_") as tmp:
+        problems, summary = wheel_problems(tmp)
+    print(
+        f"{'FAIL' if problems else 'PASS'}  {title}"
+        + (f" ({summary})" if summary else "")
+    )
+    for line in problems:
+        print("   ", line)
+    return not problems
+
+
+def wheel_problems(tmp):
+    """Build, inspect, install and look the wheel up; (problems, summary)."""
+    dist = os.path.join(tmp, "dist")
+    # requirements-dev.txt pins whool as pyproject.toml does: no download.
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--wheel-dir",
+            dist,
+            REPO,
+        ],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wheels = glob.glob(os.path.join(dist, "*.whl"))
+    if built.returncode or len(wheels) != 1:
+        output = (built.stdout + built.stderr).strip().splitlines()
+        hint = "(pip install -r requirements-dev.txt brings whool)"
+        return [f"pip wheel failed {hint}:", *output[-15:]], None
+    [wheel] = wheels
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    prefix = f"odoo/addons/{MODULE}/"
+    addon = [name[len(prefix) :] for name in names if name.startswith(prefix)]
+    problems = [
+        f"{prefix}{name} is the harness, not the addon"
+        for name in addon
+        if name.startswith(HARNESS)
+    ]
+    problems += [
+        f"{name}: outside {prefix}"
+        for name in names
+        if not name.startswith(prefix)
+        and not name.split("/", 1)[0].endswith(".dist-info")
+    ]
+    if "__manifest__.py" not in addon:
+        problems.append(f"no {prefix}__manifest__.py in {os.path.basename(wheel)}")
+    summary = f"{os.path.basename(wheel)}, {len(addon)} files in {prefix}"
+    reason = odoo_missing_reason()
+    if reason:
+        return problems, f"{summary}; Odoo's lookup SKIPPED: {reason}"
+    venv = os.path.join(tmp, "venv")
+    python = os.path.join(venv, "bin", "python")
+    steps = [
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--root-user-action=ignore",
+            wheel,
+        ],
+        [python, "-c", WHERE_ODOO_FINDS_IT],
+    ]
+    for step in steps:
+        result = subprocess.run(
+            step, cwd=tmp, capture_output=True, text=True, check=False
+        )
+        if result.returncode:
+            output = (result.stdout + result.stderr).strip().splitlines()
+            return [*problems, f"$ {' '.join(step[:6])} ...", *output[-15:]], summary
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    site = os.path.realpath(found["site_packages"])
+    if not found["path"]:
+        problems.append(f"Odoo in the virtualenv does not find {MODULE}")
+    elif not os.path.realpath(found["path"]).startswith(site + os.sep):
+        problems.append(f"Odoo finds {MODULE} in {found['path']}, not in {site}")
+    if found["path"] and not found["installable"]:
+        problems.append("its manifest is not installable")
+    if not found["listed"]:
+        problems.append(f"{MODULE} is not in odoo.modules.get_modules()")
+    if found["missing_depends"]:
+        problems.append(
+            f"dependencies not found: {', '.join(found['missing_depends'])}"
+        )
+    if not problems:
+        summary += "; Odoo finds it installable in the virtualenv's site-packages"
+    return problems, summary
+
+
 def static_checks():
     print("== Static checks")
     python_files = ["."]
@@ -110,6 +246,7 @@ def static_checks():
         ),
         check_xml(),
         check_manifest(),
+        check_wheel(),
     ]
     return sum(results), len(results) - sum(results)
 
