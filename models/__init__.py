@@ -4,5 +4,6 @@ from . import discuss_channel
 from . import mail_activity
 from . import workflow_log
 from . import workflow_log_line
+from . import opportunity_followup_message
 from . import opportunity_followup_runner
 from . import res_config_settings

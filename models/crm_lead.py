@@ -50,7 +50,7 @@ class CrmLead(models.Model):
     def _search_followup_is_stale(self, operator, value):
         if operator != "in":
             return NotImplemented
-        settings = self.env["opportunity.followup.runner"]._get_settings()
+        settings = self.env["res.config.settings"]._followup_settings()
         domain = (
             self._followup_stale_domain(
                 settings["stale_days"], settings["clock"], fields.Datetime.now()
@@ -62,7 +62,7 @@ class CrmLead(models.Model):
     @api.depends_context("allowed_company_ids")
     @api.depends("write_date")
     def _compute_followup_days_stale(self):
-        clock = self.env["opportunity.followup.runner"]._get_settings()["clock"]
+        clock = self.env["res.config.settings"]._followup_settings()["clock"]
         last = self._followup_last_work_dates(clock)
         now = fields.Datetime.now()
         for lead in self:
@@ -111,17 +111,17 @@ class CrmLead(models.Model):
 
     def action_followup_run(self):
         """Actions > Run stale follow-up, on the selected opportunities."""
-        runner = self.env["opportunity.followup.runner"]
-        return runner._notify_result(
-            runner.run(lead_ids=self.ids, trigger="server_action")
+        result = self.env["opportunity.followup.runner"].run(
+            lead_ids=self.ids, trigger="server_action"
         )
+        return self.env["workflow.log"].browse(result["log_id"])._action_notify()
 
     def action_followup_preview(self):
         """Actions > Preview stale follow-up, on the selected opportunities."""
-        runner = self.env["opportunity.followup.runner"]
-        return runner._open_preview(
-            runner.run(lead_ids=self.ids, trigger="server_action", dry_run=True)
+        result = self.env["opportunity.followup.runner"].run(
+            lead_ids=self.ids, trigger="server_action", dry_run=True
         )
+        return self.env["workflow.log"].browse(result["log_id"])._action_preview()
 
     # ------------------------------------------------------------
     # The stale clock
@@ -134,12 +134,16 @@ class CrmLead(models.Model):
             company.resource_calendar_id.tz or company.partner_id.tz or "UTC"
         )
 
+    @api.model
+    def _followup_tz_today(self, company, now):
+        """The day it is at ``now`` (naive UTC) where ``company`` is."""
+        return pytz.utc.localize(now).astimezone(self._followup_tz(company)).date()
+
     def _followup_today(self, now):
         """Today where this opportunity's company is (the current company's
         for an opportunity without one)."""
         self.ensure_one()
-        tz = self._followup_tz(self.company_id or self.env.company)
-        return pytz.utc.localize(now).astimezone(tz).date()
+        return self._followup_tz_today(self.company_id or self.env.company, now)
 
     @api.model
     def _followup_stale_domain(self, stale_days, clock, now):

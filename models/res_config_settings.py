@@ -1,3 +1,5 @@
+import logging
+
 from odoo import api, fields, models
 
 from .followup_const import (
@@ -9,6 +11,8 @@ from .followup_const import (
     STALE_DAYS_MAX,
     STALE_DAYS_MIN,
 )
+
+_logger = logging.getLogger(__name__)
 
 
 class ResConfigSettings(models.TransientModel):
@@ -93,9 +97,69 @@ class ResConfigSettings(models.TransientModel):
     )
 
     @api.model
+    def _followup_settings(self):
+        """The follow-up's configured values, with the workflow document's
+        defaults, for whoever runs it.
+
+        A malformed value (set by hand in the system parameters) falls back to
+        its default with a warning in the server log, never a crash.
+        """
+        # Settings are system parameters, readable by administrators only; every
+        # user allowed to run the workflow must still read its configuration.
+        icp = self.env["ir.config_parameter"].sudo()
+
+        def get(key):
+            return icp.get_param(PARAM_PREFIX + key)
+
+        def invalid(key, value):
+            _logger.warning("Ignoring invalid setting %s=%r", PARAM_PREFIX + key, value)
+
+        settings = {}
+        for key, default, minimum in INT_SETTINGS.values():
+            value = get(key)
+            try:
+                number = int(value) if value not in (None, False, "") else default
+            except ValueError:
+                invalid(key, value)
+                number = default
+            if number < minimum:
+                invalid(key, value)
+                number = default
+            settings[key] = number
+        activity_type = self._followup_setting_record(
+            "mail.activity.type", get("activity_type_id")
+        )
+        default_user = self._followup_setting_record(
+            "res.users", get("default_user_id")
+        )
+        clock = get("clock") or CLOCK_WORK
+        if clock not in dict(CLOCKS):
+            invalid("clock", clock)
+            clock = CLOCK_WORK
+        return {
+            **settings,
+            "activity_type_id": (
+                activity_type or self.env.ref(DEFAULT_ACTIVITY_TYPE)
+            ).id,
+            "default_user_id": default_user.id or 0,
+            "clock": clock,
+            # Stored inverted: Odoo deletes a system parameter set to False.
+            "send_digest": not get("digest_disabled"),
+        }
+
+    @api.model
+    def _followup_setting_record(self, model, value):
+        try:
+            record_id = int(value or 0)
+        except ValueError:
+            return self.env[model]
+        # The setting is the administrator's choice, not the running user's.
+        return self.env[model].sudo().browse(record_id).exists().sudo(False)
+
+    @api.model
     def get_values(self):
         res = super().get_values()
-        settings = self.env["opportunity.followup.runner"]._get_settings()
+        settings = self._followup_settings()
         for name, (key, _default, _minimum) in INT_SETTINGS.items():
             res[name] = settings[key]
         res["followup_send_digest"] = settings["send_digest"]
@@ -132,20 +196,21 @@ class ResConfigSettings(models.TransientModel):
                 cron.active = settings.followup_cron_active
 
     def action_run_followup(self):
-        """Save the settings, then run the follow-up with them."""
-        return self._followup_after_save(
-            self.env["opportunity.followup.runner"].action_run_from_settings
-        )
+        """The *Run follow-up* button: save the settings, then run with them."""
+        return self._followup_after_save(dry_run=False)
 
     def action_preview_followup(self):
-        """Save the settings, then show what a run would schedule."""
-        return self._followup_after_save(
-            self.env["opportunity.followup.runner"].action_preview_from_settings
-        )
+        """The *Preview* button: save the settings, then show what a run would
+        schedule."""
+        return self._followup_after_save(dry_run=True)
 
-    def _followup_after_save(self, action_method):
+    def _followup_after_save(self, dry_run):
         saved = self.execute()
-        action = action_method()
+        result = self.env["opportunity.followup.runner"].run(
+            trigger="settings_button", dry_run=dry_run
+        )
+        log = self.env["workflow.log"].browse(result["log_id"])
+        action = log._action_preview() if dry_run else log._action_notify()
         if action.get("tag") != "display_notification" or not isinstance(saved, dict):
             return action
         # What saving asks the web client to do comes after the run's

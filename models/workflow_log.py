@@ -3,15 +3,33 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from .followup_const import TRIGGERS
+from .followup_const import LOG_ACTION, TRIGGERS, WORKFLOW_NAME
+from .followup_params import RunParams
 
 PURGE_BATCH = 1000
+# Lines deleted per transaction by the purge: a log of a big pipeline holds
+# tens of thousands of them.
+PURGE_LINE_BATCH = 10000
+# The counts of a run: result key -> log field.
+COUNT_FIELDS = {
+    "stale": "stale_count",
+    "eligible": "eligible_count",
+    "scheduled": "scheduled_count",
+    "skipped_won": "skipped_won_count",
+    "skipped_pending": "skipped_pending_count",
+    "skipped_unassigned": "skipped_unassigned_count",
+    "errors": "error_count",
+    "warnings": "warning_count",
+}
 
 
 class WorkflowLog(models.Model):
     """One run of a workflow: who started it, with what, and what came out.
 
-    Rows are written by the runner only (through ``sudo``); users read them.
+    Its life cycle is here: :meth:`_start`, :meth:`_add_lines` and
+    :meth:`_add_counts` chunk by chunk, then :meth:`_close` or :meth:`_fail`;
+    :meth:`_result` is what ``run()`` returns. Rows are written by the runner
+    only (through ``sudo``); users read them.
     """
 
     _name = "workflow.log"
@@ -21,7 +39,7 @@ class WorkflowLog(models.Model):
 
     # Run identity
     workflow_name = fields.Char(
-        required=True, readonly=True, default="opportunity_follow_up", index=True
+        required=True, readonly=True, default=WORKFLOW_NAME, index=True
     )
     trigger = fields.Selection(TRIGGERS, required=True, readonly=True, default="manual")
     user_id = fields.Many2one(
@@ -56,7 +74,12 @@ class WorkflowLog(models.Model):
 
     # Outcome
     date_start = fields.Datetime(
-        string="Started", required=True, readonly=True, default=fields.Datetime.now
+        string="Started",
+        required=True,
+        readonly=True,
+        default=fields.Datetime.now,
+        # The purge's filter.
+        index=True,
     )
     date_end = fields.Datetime(string="Ended", readonly=True)
     duration = fields.Float(
@@ -67,6 +90,7 @@ class WorkflowLog(models.Model):
             ("running", "Running"),
             ("done", "Done"),
             ("failed", "Failed"),
+            # Set by versions before 19.0.1.1.0; a daily run now resumes instead.
             ("interrupted", "Interrupted"),
         ],
         required=True,
@@ -111,23 +135,9 @@ class WorkflowLog(models.Model):
                 for key, value in sorted((log.parameters or {}).items())
             )
 
-    @api.model
-    def _cron_purge_old_logs(self):
-        """Delete logs older than the retention setting (0 keeps them all),
-        a batch per commit so a big backlog never holds one long transaction."""
-        days = self.env["opportunity.followup.runner"]._get_settings()[
-            "log_retention_days"
-        ]
-        if days <= 0:
-            return
-        domain = [("date_start", "<", fields.Datetime.now() - timedelta(days=days))]
-        # Until nothing is left: another process may delete logs meanwhile.
-        while batch := self.search(domain, limit=PURGE_BATCH):
-            batch.unlink()
-            if self.env.context.get("cron_id"):
-                self.env["ir.cron"]._commit_progress(
-                    len(batch), remaining=self.search_count(domain)
-                )
+    # ------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------
 
     def action_confirm_preview(self):
         """Schedule exactly the opportunities this preview listed."""
@@ -141,13 +151,12 @@ class WorkflowLog(models.Model):
         if self.confirmed_log_id:
             raise UserError(self.env._("This preview has already been confirmed."))
         leads = self.line_ids.filtered(lambda line: line.outcome == "preview").lead_id
-        runner = self.env["opportunity.followup.runner"]
-        result = runner.run(
+        result = self.env["opportunity.followup.runner"].run(
             stale_days=self.stale_days, lead_ids=leads.ids, trigger=self.trigger
         )
         # The preview is the runner's record: users never write it themselves.
         self.sudo().confirmed_log_id = result["log_id"]
-        return runner._notify_result(result)
+        return self.browse(result["log_id"])._action_notify()
 
     def action_open_lines(self):
         """Open the per-opportunity lines of this run."""
@@ -160,3 +169,243 @@ class WorkflowLog(models.Model):
             "domain": [("log_id", "=", self.id)],
             "context": {"search_default_group_outcome": 1},
         }
+
+    def _action_notify(self):
+        """A notification with the run's message and a link to its log."""
+        self.ensure_one()
+        ok = self.state == "done"
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Opportunity follow-up"),
+                # %s is where the web client puts the link to the log.
+                "message": self.message.replace("%", "%%") + " %s",
+                "links": [
+                    {
+                        "label": self.env._("Open the log"),
+                        "url": f"/odoo/action-{LOG_ACTION}/{self.id}",
+                    }
+                ],
+                "type": "success" if ok else "danger",
+                "sticky": not ok,
+            },
+        }
+
+    def _action_preview(self):
+        """The preview window: what a run would do, with a button to do it."""
+        self.ensure_one()
+        if self.state != "done":
+            return self._action_notify()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Follow-up Preview"),
+            "res_model": "workflow.log",
+            "res_id": self.id,
+            "view_mode": "form",
+            "views": [
+                (
+                    self.env.ref(
+                        "crm_opportunity_followup.workflow_log_view_form_preview"
+                    ).id,
+                    "form",
+                )
+            ],
+            "target": "new",
+        }
+
+    # ------------------------------------------------------------
+    # Life cycle of a run
+    # ------------------------------------------------------------
+
+    @api.model
+    def _start(self, params):
+        """The log of a new run (state *running*)."""
+        # The log is the runner's own record: users read it, never write it.
+        return self.sudo().create(
+            {
+                "workflow_name": WORKFLOW_NAME,
+                "trigger": params.trigger,
+                "user_id": self.env.user.id,
+                "company_id": self.env.company.id,
+                "date_start": params.now,
+                "stale_days": params.stale_days,
+                "dry_run": params.dry_run,
+                "filter_user_id": params.user_id,
+                "filter_team_id": params.team_id,
+                "parameters": params.to_json(),
+                "warning_count": len(params.warnings),
+            }
+        )
+
+    def _params(self):
+        """The run's parameters, as it started (a resumed run uses them)."""
+        self.ensure_one()
+        return RunParams.from_json(self.parameters)
+
+    def _add_lines(self, vals_list):
+        """One line per opportunity considered."""
+        self.ensure_one()
+        self.env["workflow.log.line"].sudo().create(
+            [dict(vals, log_id=self.id) for vals in vals_list]
+        )
+
+    def _add_counts(self, counts):
+        """Add a chunk's counts (``{result key: number}``) to the run's."""
+        self.ensure_one()
+        self.sudo().write(
+            {
+                COUNT_FIELDS[key]: self[COUNT_FIELDS[key]] + number
+                for key, number in counts.items()
+                if number
+            }
+        )
+
+    def _counts(self):
+        self.ensure_one()
+        return {key: self[fname] for key, fname in COUNT_FIELDS.items()}
+
+    def _close(self, duration, warning=None):
+        """The run is over: state *done*, its steps and its message."""
+        self.ensure_one()
+        self.sudo().write(
+            {
+                "state": "done",
+                "date_end": fields.Datetime.now(),
+                "duration": self.duration + duration,
+                "steps": ",".join(self._steps()),
+                "message": " ".join(filter(None, [self._result_message(), warning])),
+            }
+        )
+
+    def _fail(self, error, duration):
+        """The run failed: state *failed* and the error, readable by people."""
+        self.ensure_one()
+        self.sudo().write(
+            {
+                "state": "failed",
+                "date_end": fields.Datetime.now(),
+                "duration": self.duration + duration,
+                "message": self.env._(
+                    "The follow-up run failed: %(error)s", error=error
+                ),
+                "error": error,
+            }
+        )
+
+    def _result(self):
+        """What ``run()`` returns, the workflow document's output shape."""
+        self.ensure_one()
+        ok = self.state == "done"
+        return {
+            "success": ok,
+            "steps_executed": self._steps() if ok else [],
+            "message": self.message,
+            "error": None if ok else self.error,
+            "log_id": self.id,
+            "counts": self._counts() if ok else dict.fromkeys(COUNT_FIELDS, 0),
+        }
+
+    def _steps(self):
+        """The steps that ran, which the counts tell."""
+        steps = ["detect_stale"]
+        if self.stale_count:
+            steps.append("filter_eligible")
+        if self.eligible_count:
+            steps.append("draft_message")
+            if not self.dry_run:
+                steps.append("schedule_activity")
+        return [*steps, "log_execution"]
+
+    def _result_message(self):
+        counts, days = self._counts(), self.stale_days
+        if not counts["stale"]:
+            parts = [
+                self.env._(
+                    "No stale opportunities older than %(days)s days: nothing to do.",
+                    days=days,
+                )
+            ]
+        else:
+            parts = [
+                self.env._(
+                    "Found %(count)s stale opportunities older than %(days)s days.",
+                    count=counts["stale"],
+                    days=days,
+                )
+            ]
+            if counts["scheduled"] and self.dry_run:
+                parts.append(
+                    self.env._(
+                        "Preview: %(count)s follow-up activities would be scheduled.",
+                        count=counts["scheduled"],
+                    )
+                )
+            elif counts["scheduled"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s follow-up activities scheduled.",
+                        count=counts["scheduled"],
+                    )
+                )
+            else:
+                parts.append(self.env._("No follow-up activity scheduled."))
+            if counts["skipped_won"] or counts["skipped_pending"]:
+                parts.append(
+                    self.env._(
+                        "Skipped: %(won)s won, %(pending)s with an open activity.",
+                        won=counts["skipped_won"],
+                        pending=counts["skipped_pending"],
+                    )
+                )
+            if counts["skipped_unassigned"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s not scheduled: no one to assign them to (choose a "
+                        "default follow-up user in the settings).",
+                        count=counts["skipped_unassigned"],
+                    )
+                )
+            if counts["errors"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s could not be scheduled: see the log.",
+                        count=counts["errors"],
+                    )
+                )
+        parts += self._params().warnings
+        return " ".join(parts)
+
+    # ------------------------------------------------------------
+    # Housekeeping
+    # ------------------------------------------------------------
+
+    @api.model
+    def _cron_purge_old_logs(self):
+        """Delete logs older than the retention setting (0 keeps them all).
+
+        Their lines go first, in batches, each batch its own transaction in the
+        cron: a big backlog never holds one long transaction.
+        """
+        days = self.env["res.config.settings"]._followup_settings()[
+            "log_retention_days"
+        ]
+        if days <= 0:
+            return
+        in_cron = bool(self.env.context.get("cron_id"))
+        domain = [("date_start", "<", fields.Datetime.now() - timedelta(days=days))]
+        Line = self.env["workflow.log.line"]
+        # Until nothing is left (another process may delete logs meanwhile), or
+        # until the cron's time budget is spent: the scheduler calls again.
+        while logs := self.search(domain, limit=PURGE_BATCH):
+            while lines := Line.search(
+                [("log_id", "in", logs.ids)], limit=PURGE_LINE_BATCH
+            ):
+                lines.unlink()
+                if in_cron:
+                    self.env["ir.cron"]._commit_progress(0)
+            logs.unlink()
+            if in_cron and not self.env["ir.cron"]._commit_progress(
+                len(logs), remaining=self.search_count(domain)
+            ):
+                return

@@ -28,8 +28,16 @@ class WorkflowLogLine(models.Model):
         "crm.lead", string="Opportunity", readonly=True, index=True, ondelete="set null"
     )
     outcome = fields.Selection(OUTCOMES, required=True, readonly=True, index=True)
-    activity_id = fields.Many2one("mail.activity", readonly=True, ondelete="set null")
-    assignee_id = fields.Many2one("res.users", string="Assigned To", readonly=True)
+    # Indexed: every activity deleted anywhere in the database (cancelled, on a
+    # deleted record, Odoo's cleanup of old overdue ones) sets its lines' link
+    # to null, which without an index scans the whole line table.
+    activity_id = fields.Many2one(
+        "mail.activity", readonly=True, ondelete="set null", index="btree_not_null"
+    )
+    # Indexed: the salespeople's record rule filters on it.
+    assignee_id = fields.Many2one(
+        "res.users", string="Assigned To", readonly=True, index="btree_not_null"
+    )
     days_stale = fields.Integer(readonly=True)
     note = fields.Html(string="Drafted Message", readonly=True, sanitize=True)
     warning = fields.Char(readonly=True)

@@ -31,7 +31,7 @@ class TestPreview(FollowupCase):
         self.assertEqual(self.Runner.run()["counts"], real["counts"])
 
     def test_confirm_schedules_exactly_the_list(self):
-        action = self.Runner.with_user(self.manager).action_preview_from_settings()
+        action = self.Runner.with_user(self.manager).action_preview_from_menu()
         self.assertEqual(action["res_model"], "workflow.log")
         preview = self.env["workflow.log"].browse(action["res_id"])
         late = self._opportunity("Became stale after the preview", days=20)

@@ -59,7 +59,7 @@ class TestTriggers(FollowupCase):
         self.assertTrue(form.followup_send_digest)
         form.followup_send_digest = False
         form.save().execute()
-        settings = self.Runner._get_settings()
+        settings = self.env["res.config.settings"]._followup_settings()
         self.assertEqual(
             settings,
             {
@@ -69,7 +69,7 @@ class TestTriggers(FollowupCase):
                 "activity_type_id": self.email_type.id,
                 "send_digest": False,
                 "log_retention_days": 180,
-                "default_user_id": False,
+                "default_user_id": 0,
                 "clock": "work",
             },
         )

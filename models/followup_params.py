@@ -1,0 +1,52 @@
+"""The parameters of one run, validated once by the runner's _prepare_params.
+
+A leaf module: it imports no model file.
+"""
+
+import dataclasses
+from datetime import datetime
+
+from odoo import fields
+
+
+@dataclasses.dataclass(frozen=True)
+class RunParams:
+    """What one run does, decided before it starts.
+
+    Stored on the run's log (``workflow.log.parameters``), so that a daily run
+    stopped by its cron time budget resumes with exactly the same values.
+    """
+
+    trigger: str
+    # The run's one moment (naive UTC): its days, cutoffs and deadlines all
+    # count from it, even when the run crosses midnight.
+    now: datetime
+    stale_days: int
+    deadline_days: int
+    overdue_threshold: int
+    activity_type_id: int
+    default_user_id: int
+    clock: str
+    send_digest: bool
+    user_id: int = 0
+    team_id: int = 0
+    lead_ids: tuple[int, ...] | None = None
+    # None: every company of the environment. False stands for "no company".
+    company_ids: tuple[int | bool, ...] | None = None
+    dry_run: bool = False
+    # Run-level warnings (an ignored filter, ...), added to the run's message.
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self):
+        values = dataclasses.asdict(self)
+        values["now"] = fields.Datetime.to_string(self.now)
+        return values
+
+    @classmethod
+    def from_json(cls, values):
+        values = dict(values)
+        values["now"] = fields.Datetime.to_datetime(values["now"])
+        for key in ("lead_ids", "company_ids", "warnings"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)

@@ -1,0 +1,381 @@
+"""The follow-up on Odoo's own machinery: the real scheduler (ir.cron, its
+progress API, its failure count), real commits, two connections at once."""
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import psycopg2.errors
+from freezegun import freeze_time
+
+from odoo import SUPERUSER_ID, api, fields
+from odoo.orm.environments import Transaction
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import SQL, mute_logger
+
+from odoo.addons.crm_opportunity_followup.models import workflow_log
+
+from .common import FollowupCase
+
+RUNNER_LOGGER = (
+    "odoo.addons.crm_opportunity_followup.models.opportunity_followup_runner"
+)
+CRON_LOGGER = "odoo.addons.base.models.ir_cron"
+
+
+def commit_stale_leads(registry, name, count):
+    """``count`` opportunities quiet for 30 days, committed (not the test's
+    transaction: the real scheduler and a second connection must see them)."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        leads = env["crm.lead"].create(
+            [
+                {
+                    "name": f"{name} {i}",
+                    "type": "opportunity",
+                    "user_id": env.ref("base.user_admin").id,
+                }
+                for i in range(count)
+            ]
+        )
+        env.flush_all()
+        cr.execute(
+            SQL(
+                "UPDATE crm_lead SET write_date = %s WHERE id IN %s",
+                fields.Datetime.now() - timedelta(days=30),
+                tuple(leads.ids),
+            )
+        )
+        return leads.ids
+
+
+@tagged("post_install", "-at_install")
+class TestRealCron(TransactionCase):
+    """The daily job as the scheduler runs it: ``method_direct_trigger`` runs
+    ``ir.cron._process_job`` on its own cursor, with the progress API and the
+    time budget, on data committed for the purpose (removed afterwards)."""
+
+    def setUp(self):
+        super().setUp()
+        self.Runner = type(self.env["opportunity.followup.runner"])
+        self.cron_id = self.env.ref(
+            "crm_opportunity_followup.ir_cron_opportunity_followup"
+        ).id
+        self.lead_ids = commit_stale_leads(self.registry, "Cron", 6)
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["workflow.log"].search([("trigger", "=", "cron")]).unlink()
+            env["crm.lead"].browse(self.lead_ids).unlink()
+            env["ir.cron.progress"].search([("cron_id", "=", self.cron_id)]).unlink()
+            env["ir.cron"].browse(self.cron_id).write(
+                {"failure_count": 0, "first_failure_date": False, "active": True}
+            )
+
+    def _trigger(self):
+        """What a cron worker does with the job, on its own connections."""
+        with self.registry.cursor() as cr:
+            cr.transaction = Transaction(self.registry)
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["ir.cron"].browse(self.cron_id).method_direct_trigger()
+
+    def _read(self, query):
+        with self.registry.cursor() as cr:
+            cr.execute(query)
+            return cr.fetchall()
+
+    def _open_followups(self):
+        return dict(
+            self._read(
+                SQL(
+                    "SELECT res_id, count(*) FROM mail_activity WHERE res_model = "
+                    "'crm.lead' AND res_id IN %s AND active AND is_followup "
+                    "GROUP BY res_id",
+                    tuple(self.lead_ids),
+                )
+            )
+        )
+
+    def _cron_logs(self):
+        return self._read(
+            SQL(
+                "SELECT state, stale_count, scheduled_count, "
+                "COALESCE(skipped_pending_count, 0) "
+                "FROM workflow_log WHERE trigger = 'cron' ORDER BY id"
+            )
+        )
+
+    def test_failure_is_counted_by_the_scheduler(self):
+        def broken(runner, leads, params):
+            raise RuntimeError("drafting exploded")
+
+        self.patch(self.Runner, "_draft_message", broken)
+        with mute_logger(RUNNER_LOGGER, CRON_LOGGER):
+            self._trigger()
+        [(failure_count,)] = self._read(
+            SQL("SELECT failure_count FROM ir_cron WHERE id = %s", self.cron_id)
+        )
+        self.assertEqual(failure_count, 1)
+        [(state, error)] = self._read(
+            SQL("SELECT state, error FROM workflow_log WHERE trigger = 'cron'")
+        )
+        self.assertEqual((state, error), ("failed", "drafting exploded"))
+
+    def test_time_budget_then_resume(self):
+        """Each call stops once the budget is spent; the scheduler calls
+        again and the same run resumes until it is done."""
+        self.patch(self.Runner, "_chunk_size", 2)
+        IrCron = type(self.env["ir.cron"])
+        commit_progress = IrCron._commit_progress
+        seen = []
+
+        def spent(cron, processed=0, **kwargs):
+            commit_progress(cron, processed, **kwargs)
+            seen.append(self._cron_logs()[-1][0])
+            return 0.0  # no time left after any chunk
+
+        self.patch(IrCron, "_commit_progress", spent)
+        self._trigger()
+        self.assertEqual(self._cron_logs(), [("done", 6, 6, 0)])
+        self.assertEqual(self._open_followups(), dict.fromkeys(self.lead_ids, 1))
+        # Between the calls the run was left running, never interrupted.
+        self.assertIn("running", seen)
+        [(calls,)] = self._read(
+            SQL(
+                "SELECT count(*) FROM ir_cron_progress WHERE cron_id = %s",
+                self.cron_id,
+            )
+        )
+        self.assertGreaterEqual(calls, 3)
+
+    def test_eligibility_decided_per_chunk(self):
+        """A salesperson plans a call on an opportunity while earlier chunks
+        run: it gets no re-engagement."""
+        self.patch(self.Runner, "_chunk_size", 2)
+        process_chunk = self.Runner._process_chunk
+        last = self.lead_ids[-1]
+
+        def with_user_work(runner, log, params, lead_ids):
+            if last not in lead_ids and not self._read(
+                SQL(
+                    "SELECT 1 FROM mail_activity WHERE res_model = 'crm.lead' "
+                    "AND res_id = %s",
+                    last,
+                )
+            ):
+                with self.registry.cursor() as cr:
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    env["crm.lead"].browse(last).activity_schedule(
+                        "mail.mail_activity_data_call", summary="Planned by Sam"
+                    )
+            return process_chunk(runner, log, params, lead_ids)
+
+        self.patch(self.Runner, "_process_chunk", with_user_work)
+        self._trigger()
+        self.assertEqual(self._cron_logs(), [("done", 6, 5, 1)])
+        self.assertNotIn(last, self._open_followups())
+
+    def test_a_failing_digest_hides_nothing(self):
+        """A database error after the chunks were committed: the run still
+        ends (its log done, with the error), and so does the job."""
+
+        def broken_digest(runner, log):
+            runner.env.cr.execute("SELECT 1 / 0")
+
+        self.patch(self.Runner, "_send_digests", broken_digest)
+        with mute_logger(RUNNER_LOGGER, "odoo.sql_db"):
+            self._trigger()
+        [(state, message)] = self._read(
+            SQL("SELECT state, message FROM workflow_log WHERE trigger = 'cron'")
+        )
+        self.assertEqual(state, "done")
+        self.assertIn("digest e-mails could not be sent", message)
+        self.assertIn("division by zero", message)
+        self.assertEqual(len(self._open_followups()), 6)
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentRuns(TransactionCase):
+    """Two runs on two real database connections at the same moment."""
+
+    def test_two_runs_book_each_opportunity_once(self):
+        lead_ids = commit_stale_leads(self.registry, "Race", 40)
+        self.addCleanup(self._cleanup, lead_ids)
+
+        Runner = type(self.env["opportunity.followup.runner"])
+        original = Runner._log_execution
+        first_done, release = threading.Event(), threading.Event()
+
+        def held_open(runner, *args):
+            # The first run waits with its activities inserted but not committed.
+            if threading.current_thread().name == "first":
+                first_done.set()
+                release.wait(30)
+            return original(runner, *args)
+
+        self.patch(Runner, "_log_execution", held_open)
+        results = {}
+
+        def worker():
+            name = threading.current_thread().name
+            try:
+                with self.registry.cursor() as cr:
+                    # Bind the registry directly: looking it up by name waits on
+                    # the registry lock that the test runner's thread holds.
+                    cr.transaction = Transaction(self.registry)
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    results[name] = env["opportunity.followup.runner"].run(
+                        lead_ids=lead_ids
+                    )
+            except Exception as exc:  # asserted below
+                results[name] = exc
+                first_done.set()
+
+        first = threading.Thread(target=worker, name="first")
+        second = threading.Thread(target=worker, name="second")
+        # The benign race leaves no ERROR line (a line at INFO, by the runner).
+        runner_logs = []
+        handler = logging.Handler(logging.INFO)
+        handler.emit = lambda record: runner_logs.append(record.getMessage())
+        logging.getLogger(RUNNER_LOGGER).addHandler(handler)
+        self.addCleanup(logging.getLogger(RUNNER_LOGGER).removeHandler, handler)
+        with self.assertNoLogs("odoo.sql_db", level="ERROR"):
+            first.start()
+            self.assertTrue(first_done.wait(30))
+            self.assertNotIsInstance(results.get("first"), Exception)
+            second.start()
+            time.sleep(1)  # the second run now waits on the first one's rows
+            release.set()
+            first.join(60)
+            second.join(60)
+        self.assertEqual(
+            sum("booked meanwhile by a concurrent run" in line for line in runner_logs),
+            40,
+        )
+
+        self.assertEqual(results["first"]["counts"]["scheduled"], 40)
+        self.assertEqual(results["second"]["counts"]["scheduled"], 0)
+        self.assertEqual(results["second"]["counts"]["skipped_pending"], 40)
+        self.assertEqual(results["second"]["counts"]["errors"], 0)
+        with self.registry.cursor() as cr:
+            cr.execute(
+                SQL(
+                    "SELECT res_id, count(*) FROM mail_activity "
+                    "WHERE res_model = 'crm.lead' AND res_id IN %s AND active "
+                    "GROUP BY res_id",
+                    tuple(lead_ids),
+                )
+            )
+            per_lead = dict(cr.fetchall())
+        self.assertEqual(per_lead, dict.fromkeys(lead_ids, 1))
+
+    def _cleanup(self, lead_ids):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            logs = env["workflow.log.line"].search([("lead_id", "in", lead_ids)]).log_id
+            logs.unlink()
+            env["crm.lead"].browse(lead_ids).unlink()
+
+
+class TestTransactions(FollowupCase):
+    """Retryable errors, one moment per run, a paused daily run, the purge."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stale = cls._opportunity("Stale Deal", days=20)
+
+    def test_retryable_error_is_raised_for_odoo_to_retry(self):
+        Activity = type(self.env["mail.activity"])
+
+        def serialization_failure(activity, vals_list):
+            raise psycopg2.errors.SerializationFailure("concurrent update")
+
+        self.patch(Activity, "create", serialization_failure)
+        with self.assertRaises(psycopg2.errors.SerializationFailure):
+            self.Runner.with_user(self.manager).run()
+
+    def test_one_moment_per_run(self):
+        """A run crossing midnight counts its days and deadlines from the
+        moment it started."""
+        Runner = type(self.Runner)
+        draft = Runner._draft_message
+        self.env.company.resource_calendar_id.tz = "UTC"
+        with freeze_time("2026-11-24 23:59:59") as frozen:
+            self._set_write_date(self.stale, fields.Datetime.now() - timedelta(20))
+
+            def after_midnight(runner, leads, params):
+                frozen.tick(timedelta(seconds=5))  # now 25 Nov
+                return draft(runner, leads, params)
+
+            self.patch(Runner, "_draft_message", after_midnight)
+            self.Runner.with_user(self.manager).run()
+        activity = self._followups(self.stale)
+        self.assertEqual(activity.summary, "Re-engage: Stale Deal (stale 20 days)")
+        self.assertEqual(activity.date_deadline, fields.Date.to_date("2026-11-26"))
+
+    def test_paused_daily_run_is_resumed_not_interrupted(self):
+        """Between two calls of the job, the daily run's log is running and
+        nobody holds a lock: a manual run leaves it alone, and the next call
+        of the job resumes it."""
+        other = self._opportunity("Other Stale Deal", days=20)
+        Runner = type(self.Runner)
+        self.patch(Runner, "_chunk_size", 1)
+        # The cron's budget is spent after every chunk.
+        self.patch(Runner, "_commit_progress", lambda runner, *args, **kw: 0.0)
+        self._run_cron()
+        log = self.env["workflow.log"].search([("trigger", "=", "cron")])
+        self.assertRecordValues(
+            log, [{"state": "running", "stale_count": 2, "scheduled_count": 1}]
+        )
+        manual = self.Runner.with_user(self.manager).run(lead_ids=self.stale.ids)
+        self.assertEqual(manual["counts"]["skipped_pending"], 1)
+        self.assertEqual(log.state, "running")
+        self._run_cron()
+        self.assertRecordValues(
+            log, [{"state": "done", "stale_count": 2, "scheduled_count": 2}]
+        )
+        self.assertEqual(log.line_ids.lead_id, self.stale | other)
+        self.assertEqual(len(self._followups(self.stale | other)), 2)
+        self.assertEqual(
+            self.env["workflow.log"].search_count([("trigger", "=", "cron")]), 1
+        )
+
+    def test_purge_ends_when_others_delete_logs(self):
+        Log = self.env["workflow.log"]
+        old = Log.create(
+            [
+                {"date_start": fields.Datetime.now() - timedelta(days=400)}
+                for _i in range(3)
+            ]
+        )
+        self.patch(workflow_log, "PURGE_BATCH", 1)
+        unlink = type(Log).unlink
+        calls = []
+
+        def unlink_and_another_process_too(logs):
+            calls.append(logs.ids)
+            if len(calls) > 10:
+                raise AssertionError("the purge does not end")
+            if len(calls) == 1:
+                unlink(old[-1])  # deleted meanwhile by someone else
+            return unlink(logs)
+
+        self.patch(type(Log), "unlink", unlink_and_another_process_too)
+        Log.with_user(self.odoobot)._cron_purge_old_logs()
+        self.assertFalse(old.exists())
+
+    def test_log_line_indexes(self):
+        self.env.cr.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'workflow_log_line'"
+        )
+        indexes = " ".join(row[0] for row in self.env.cr.fetchall())
+        self.assertIn("(activity_id)", indexes)
+        self.env.cr.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'workflow_log'"
+        )
+        indexes = " ".join(row[0] for row in self.env.cr.fetchall())
+        self.assertIn("(date_start)", indexes)
