@@ -1,6 +1,9 @@
 # The addon's commands. Odoo is found through `import odoo` (PYTHON=python3).
 PYTHON ?= python3
 TEST_TAGS ?= /crm_opportunity_followup
+# Odoo's crm and mail activity suites rerun with the addon installed
+# (tools/core_tests): empty runs them with the default TEST_TAGS only; none skips.
+CORE_TAGS ?=
 HTTP_PORT ?= 8069
 N ?= 10000
 SERVE ?=
@@ -11,8 +14,8 @@ UPDATE ?=
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-test:  ## static checks + the Odoo suite on a throwaway PostgreSQL (TEST_TAGS=...)
-	$(PYTHON) tools/test.py --test-tags=$(TEST_TAGS)
+test:  ## static checks + the Odoo suite, then crm's and mail's with the addon, on a throwaway PostgreSQL (TEST_TAGS=..., CORE_TAGS=...)
+	$(PYTHON) tools/test.py --test-tags=$(TEST_TAGS) $(if $(CORE_TAGS),--core-tags=$(CORE_TAGS))
 
 lint:  ## static checks only
 	$(PYTHON) tools/test.py --static-only

@@ -7,11 +7,13 @@
    where Odoo must find the addon, installable, without any addons path.
 2. Where ``python3 -c "import odoo"`` works: a throwaway PostgreSQL cluster, a
    fresh database, the addon installed with its tests enabled, Odoo's result
-   line parsed. Any failed or errored test, any ERROR or CRITICAL log line, or
-   no test at all fails the run. The last line reads ``N passed, N failed``.
+   line parsed. Then, on that database, Odoo's own crm and mail activity
+   tests, rerun with the addon installed (tools/core_tests). Any failed or
+   errored test, any ERROR or CRITICAL log line, or no test at all fails the
+   run. The last line reads ``N passed, N failed``, both runs counted.
    Where Odoo is missing, a line says the suite was SKIPPED and why.
 
-Usage: python3 tools/test.py [--test-tags TAGS] [--static-only]
+Usage: python3 tools/test.py [--test-tags TAGS] [--core-tags TAGS] [--static-only]
 """
 
 import argparse
@@ -37,6 +39,15 @@ MODULE = pgcluster.MODULE
 RESULT = re.compile(
     r"odoo\.tests\.result: (\d+) failed, (\d+) error\(s\) of (\d+) tests"
 )
+# Odoo's crm and mail activity test classes, defined again in a test-only
+# module that depends on the addon (tools/core_tests/<CORE_MODULE>/tests).
+CORE_TESTS = os.path.join(REPO, "tools", "core_tests")
+CORE_MODULE = f"test_{MODULE}"
+CORE_SOURCES = {
+    "test_crm": "crm/tests",
+    "test_mail_activity": "mail/tests and test_mail/tests, activities",
+}
+STARTED = re.compile(rf"odoo\.addons\.{CORE_MODULE}\.tests\.(\w+): Starting (\w+\.\w+)")
 LOG_LEVEL = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (ERROR|CRITICAL) ")
 
 
@@ -288,49 +299,81 @@ def browser_line():
     )
 
 
-def odoo_suite(test_tags):
-    """Run the suite; return (passed, failed, problems)."""
+def odoo_suite(test_tags, core_tags):
+    """Run the suite, then Odoo's own suites with the addon installed (when
+    ``core_tags``); return (passed, failed, problems)."""
     print("== Odoo suite")
     print(browser_line())
-    log_path = os.path.join(tempfile.gettempdir(), f"{MODULE}_test_{os.getpid()}.log")
-    started = time.monotonic()
     with pgcluster.throwaway_cluster() as cluster, pgcluster.addons_path() as addons:
-        cmd = pgcluster.odoo_command(
-            f"--addons-path={addons}",
+        common = [
             *cluster.odoo_options(),
             "--database=followup_test",
             # Filestore and sessions go with the throwaway cluster.
             f"--data-dir={os.path.join(cluster.root, 'odoo-data')}",
-            f"--http-port={pgcluster.free_port()}",
             "--http-interface=127.0.0.1",
-            "--init=" + MODULE,
             "--test-enable",
-            f"--test-tags={test_tags}",
             "--stop-after-init",
             "--log-level=info",
             "--max-cron-threads=0",
+        ]
+        passed, failed, problems, _ = run_odoo(
+            "Odoo suite",
+            "test",
+            [f"--addons-path={addons}", f"--init={MODULE}", f"--test-tags={test_tags}"]
+            + common,
         )
-        print("$", " ".join(cmd))
-        print(f"Odoo log: {log_path}", flush=True)
-        with open(log_path, "w") as log:
-            returncode = pgcluster.run_foreground(
-                cmd, cwd=tempfile.gettempdir(), stdout=log, stderr=subprocess.STDOUT
-            )
+        if not core_tags:
+            return passed, failed, problems
+        # The same database, the addon installed: see tools/core_tests.
+        print(f"== Odoo's own crm and mail activity suites, {MODULE} installed")
+        core = run_odoo(
+            "Odoo's crm and mail activity suites with the addon",
+            "test_core",
+            [
+                f"--addons-path={addons},{CORE_TESTS}",
+                f"--init={CORE_MODULE}",
+                f"--test-tags={core_tags}",
+            ]
+            + common,
+        )
+    for source, tests in sorted(core[3].items()):
+        print(f"    {len(tests)} tests of {CORE_SOURCES.get(source, source)} ran")
+    return passed + core[0], failed + core[1], problems or core[2]
+
+
+def run_odoo(title, log_name, args):
+    """One Odoo run with tests, its log in a file; return (passed, failed,
+    problems, {test module of CORE_MODULE: names of the tests it started})."""
+    log_path = os.path.join(
+        tempfile.gettempdir(), f"{MODULE}_{log_name}_{os.getpid()}.log"
+    )
+    cmd = pgcluster.odoo_command(*args, f"--http-port={pgcluster.free_port()}")
+    print("$", " ".join(cmd))
+    print(f"Odoo log: {log_path}", flush=True)
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        returncode = pgcluster.run_foreground(
+            cmd, cwd=tempfile.gettempdir(), stdout=log, stderr=subprocess.STDOUT
+        )
     with open(log_path) as log:
         lines = log.read().splitlines()
     print(f"Odoo ran {time.monotonic() - started:.0f} s, exit code {returncode}")
     bad_lines = [line for line in lines if LOG_LEVEL.match(line)]
     results = [match for match in map(RESULT.search, lines) if match]
+    started_tests = {}
+    # A test run for several users or subtests logs one line for each.
+    for match in filter(None, map(STARTED.search, lines)):
+        started_tests.setdefault(match.group(1), set()).add(match.group(2))
     for line in bad_lines[:40]:
         print("   ", line[:300])
     if not results:
         print("\n".join(lines[-30:]))
         print(
-            "FAIL  Odoo suite: Odoo printed no test result line (did the install"
+            f"FAIL  {title}: Odoo printed no test result line (did the install"
             " fail?), counted as 1 failed"
         )
         print(f"Full Odoo log: {log_path}")
-        return 0, 1, True
+        return 0, 1, True, started_tests
     failed, errors, total = (int(value) for value in results[-1].groups())
     problems = []
     if bad_lines:
@@ -343,19 +386,34 @@ def odoo_suite(test_tags):
         problems.append(f"{failed} failed, {errors} errored")
     print(results[-1].group(0))
     print(
-        f"{'FAIL' if problems else 'PASS'}  Odoo suite"
+        f"{'FAIL' if problems else 'PASS'}  {title}"
         + (f": {'; '.join(problems)}" if problems else "")
     )
     if problems:
         print(f"Full Odoo log: {log_path}")
-    return max(total - failed - errors, 0), failed + errors, bool(problems)
+    return (
+        max(total - failed - errors, 0),
+        failed + errors,
+        bool(problems),
+        started_tests,
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--test-tags", default="/" + MODULE)
+    parser.add_argument(
+        "--core-tags",
+        help="the test tags of Odoo's crm and mail activity suites rerun with"
+        f" the addon installed (/{CORE_MODULE}[:Class[.method]]); 'none' skips"
+        f" them; by default /{CORE_MODULE} with the default --test-tags, else none",
+    )
     parser.add_argument("--static-only", action="store_true")
     args = parser.parse_args()
+    if args.core_tags is None:
+        args.core_tags = f"/{CORE_MODULE}" if args.test_tags == "/" + MODULE else ""
+    elif args.core_tags == "none":
+        args.core_tags = ""
 
     static_passed, static_failed = static_checks()
     reason = "--static-only" if args.static_only else odoo_missing_reason()
@@ -363,7 +421,7 @@ def main():
         print(f"Odoo suite: SKIPPED ({reason})")
         print(f"static: {static_passed} passed, {static_failed} failed")
         return 1 if static_failed else 0
-    passed, failed, problems = odoo_suite(args.test_tags)
+    passed, failed, problems = odoo_suite(args.test_tags, args.core_tags)
     print(f"static: {static_passed} passed, {static_failed} failed")
     print(f"{passed} passed, {failed} failed")
     return 1 if problems or static_failed else 0

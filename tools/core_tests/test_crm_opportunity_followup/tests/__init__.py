@@ -1,0 +1,2 @@
+from . import test_crm
+from . import test_mail_activity
