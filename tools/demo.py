@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -122,9 +121,7 @@ def followup(odoo_args):
 
 
 def clean():
-    cluster = pgcluster.Cluster(CLUSTER_DIR)
-    cluster.stop()
-    shutil.rmtree(CLUSTER_DIR, ignore_errors=True)
+    pgcluster.Cluster(CLUSTER_DIR).remove()
     print(f"Removed {os.path.relpath(CLUSTER_DIR, pgcluster.REPO)}")
 
 

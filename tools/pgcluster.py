@@ -2,17 +2,21 @@
 scripts, and the Odoo command line that goes with it.
 
 PostgreSQL refuses to run as root: when this runs as root, the cluster is
-created and started as the unprivileged ``postgres`` OS user. Odoo itself
-connects over TCP as the cluster's superuser ``odoo`` (trust authentication,
-loopback only).
+created and started as the unprivileged ``postgres`` OS user. Where that user
+cannot reach the cluster's folder (a checkout in a root-only home such as
+/root), the folder is a link to a private folder of that user under the system
+temporary folder. Odoo itself connects over TCP as the cluster's superuser
+``odoo`` (trust authentication, loopback only).
 """
 
 import contextlib
+import hashlib
 import os
 import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -52,16 +56,80 @@ def pg_bin(name):
     sys.exit(f"PostgreSQL server binary {name!r} not found: install postgresql-15")
 
 
+SERVER_USER = "postgres"
+
+
+def _server_user():
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        sys.exit(
+            f"Run as root, PostgreSQL runs as the OS user {SERVER_USER!r}, and there"
+            " is none: install postgresql-15 (its package creates it) or run this"
+            " as an ordinary user."
+        )
+
+
 def _as_server_user(cmd):
     if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
+        _server_user()
+        return ["runuser", "-u", SERVER_USER, "--", *cmd]
     return cmd
+
+
+def _run_as_server_user(cmd, quiet=False):
+    """Run ``cmd`` as the server's OS user, its output hidden (all of it if
+    ``quiet``, else what is not an error); return its exit code. From ``/``:
+    PostgreSQL's tools complain of a current folder that user cannot enter."""
+    return subprocess.run(
+        _as_server_user(cmd),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if quiet else None,
+        cwd="/",
+        check=False,
+    ).returncode
 
 
 def _chown_to_server_user(path):
     if os.geteuid() == 0:
-        entry = pwd.getpwnam("postgres")
+        entry = _server_user()
         os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _server_user_reaches(folder):
+    """Whether the server's OS user may enter ``folder`` (and every folder above)."""
+    if os.geteuid() != 0:
+        return True
+    return _run_as_server_user(["test", "-x", folder], quiet=True) == 0
+
+
+def _private_folder(name):
+    """A folder of the server's OS user only, under the first temporary folder
+    it can reach; one that exists is reused if it is still that."""
+    bases = dict.fromkeys([tempfile.gettempdir(), "/tmp", "/var/tmp"])
+    base = next((base for base in bases if _server_user_reaches(base)), None)
+    if base is None:
+        sys.exit(
+            f"The OS user {SERVER_USER!r} that runs PostgreSQL can enter none of"
+            f" {', '.join(bases)}: clone this repository into a folder it can"
+            " enter, or run this as an ordinary user."
+        )
+    path = os.path.join(base, name)
+    owner = _server_user().pw_uid
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+        _chown_to_server_user(path)
+    info = os.lstat(path)
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or info.st_uid != owner
+        or stat.S_IMODE(info.st_mode) & 0o077
+    ):
+        sys.exit(
+            f"{path} is not a private folder of {SERVER_USER!r} (a folder of"
+            " another owner, or open to others): remove it and run this again."
+        )
+    return path
 
 
 def raise_on_signals():
@@ -91,9 +159,10 @@ class Cluster:
     """A cluster in ``root``: ``data/``, ``socket/`` and the ``port`` it uses."""
 
     def __init__(self, root):
-        self.root = os.path.abspath(root)
-        self.data = os.path.join(self.root, "data")
-        self.socket_dir = os.path.join(self.root, "socket")
+        # ``root`` may be a link to a private folder (see relocate()); the
+        # server is always given the real paths.
+        self.link = os.path.abspath(root)
+        self._set_root(os.path.realpath(root))
         port_file = os.path.join(self.root, "port")
         if os.path.exists(port_file):
             with open(port_file) as file:
@@ -101,33 +170,67 @@ class Cluster:
         else:
             self.port = free_port()
 
+    def _set_root(self, root):
+        self.root = root
+        self.data = os.path.join(self.root, "data")
+        self.socket_dir = os.path.join(self.root, "socket")
+
     @property
     def exists(self):
         return os.path.exists(os.path.join(self.data, "PG_VERSION"))
 
     def init(self):
+        parent = os.path.dirname(self.link)
+        os.makedirs(parent, exist_ok=True)
+        # A link: its private folder again (a reboot may have emptied /tmp).
+        if os.path.islink(self.link) or not _server_user_reaches(parent):
+            self.relocate()
         os.makedirs(self.socket_dir, exist_ok=True)
         for path in (self.root, self.socket_dir):
             _chown_to_server_user(path)
-        subprocess.run(
-            _as_server_user(
-                [
-                    pg_bin("initdb"),
-                    "-D",
-                    self.data,
-                    "-U",
-                    DB_USER,
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                ]
-            ),
-            check=True,
-            stdout=subprocess.DEVNULL,
+        returncode = _run_as_server_user(
+            [
+                pg_bin("initdb"),
+                "-D",
+                self.data,
+                "-U",
+                DB_USER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ]
         )
+        if returncode:
+            sys.exit(f"initdb failed in {self.data} (exit {returncode}): see above.")
         with open(os.path.join(self.root, "port"), "w") as file:
             file.write(str(self.port))
+
+    def relocate(self):
+        """The cluster in a private folder of the server's OS user, ``root`` a
+        link to it: that user cannot enter the folder ``root`` is in."""
+        digest = hashlib.sha256(self.link.encode()).hexdigest()[:12]
+        private = _private_folder(f"{MODULE}_pg_{digest}")
+        if os.path.islink(self.link):
+            os.unlink(self.link)
+        elif os.path.isdir(self.link):
+            # What a failed init left (no data/PG_VERSION, or it would not run).
+            shutil.rmtree(self.link)
+        os.symlink(private, self.link)
+        self._set_root(private)
+        print(
+            f"The OS user {SERVER_USER!r} cannot reach {os.path.dirname(self.link)}:"
+            f" the cluster is in {private} ({self.link} links to it)."
+        )
+
+    def remove(self):
+        """Stop the server, remove the cluster and the link to it, if any."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+        if os.path.islink(self.link):
+            os.unlink(self.link)
+        else:
+            shutil.rmtree(self.link, ignore_errors=True)
 
     def start(self):
         if self.running():
@@ -147,36 +250,20 @@ class Cluster:
                 *FAST,
             ]
         )
-        subprocess.run(
-            _as_server_user(
-                [
-                    pg_bin("pg_ctl"),
-                    "-D",
-                    self.data,
-                    "-o",
-                    options,
-                    "-l",
-                    os.path.join(self.root, "server.log"),
-                    "-w",
-                    "start",
-                ]
-            ),
-            check=True,
-            stdout=subprocess.DEVNULL,
+        log = os.path.join(self.root, "server.log")
+        returncode = _run_as_server_user(
+            [pg_bin("pg_ctl"), "-D", self.data, "-o", options, "-l", log, "-w", "start"]
         )
+        if returncode:
+            sys.exit(f"PostgreSQL did not start (exit {returncode}): see {log}.")
 
     def running(self):
         """Whether a server runs on this data folder (``pg_ctl status``: a
         ``postmaster.pid`` left by a crash does not count)."""
         if not os.path.exists(os.path.join(self.data, "postmaster.pid")):
             return False
-        status = subprocess.run(
-            _as_server_user([pg_bin("pg_ctl"), "-D", self.data, "status"]),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
-        return status.returncode == 0
+        status = [pg_bin("pg_ctl"), "-D", self.data, "status"]
+        return _run_as_server_user(status, quiet=True) == 0
 
     def port_is_free(self):
         return port_is_free(self.port)
@@ -184,14 +271,8 @@ class Cluster:
     def stop(self):
         """Stop the server if it runs (pg_ctl says nothing when it does not)."""
         if self.exists:
-            subprocess.run(
-                _as_server_user(
-                    [pg_bin("pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop"]
-                ),
-                check=False,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            stop = [pg_bin("pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop"]
+            _run_as_server_user(stop, quiet=True)
 
     def odoo_options(self):
         return [
@@ -237,16 +318,14 @@ class Cluster:
 def throwaway_cluster():
     """A cluster in a temporary folder, stopped and removed on every exit."""
     raise_on_signals()
-    root = tempfile.mkdtemp(prefix="followup_pg_")
-    cluster = Cluster(root)
+    cluster = Cluster(tempfile.mkdtemp(prefix="followup_pg_"))
     try:
         cluster.init()
         cluster.start()
         yield cluster
     finally:
         with shielded():
-            cluster.stop()
-            shutil.rmtree(root, ignore_errors=True)
+            cluster.remove()
 
 
 def _is_addons_dir(path):
