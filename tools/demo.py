@@ -2,11 +2,11 @@
 
 Starts a private PostgreSQL cluster in ``.local/pg`` (kept between runs),
 creates the database ``followup_demo`` with crm, this addon and its demo data
-if it does not exist yet, backdates the demo opportunities, runs the follow-up
-once and prints its JSON result. ``--serve`` then serves the database on
-http://127.0.0.1:8069 (admin/admin) until Ctrl-C. The cluster is stopped on
-every exit. Running it twice is safe: the database is reused, the backdating
-sets the same dates again, and the run finds the activities of the first one.
+if it does not exist yet (the demo data hold the stale opportunities and a
+first run), runs the follow-up once and prints its JSON result. ``--serve``
+then serves the database on http://127.0.0.1:8069 (admin/admin) until Ctrl-C.
+The cluster is stopped on every exit. Running it twice is safe: the database
+is reused, and each run finds the activities of the ones before.
 
 Usage: python3 tools/demo.py [--update] [--no-run] [--serve] [--http-port N]
        python3 tools/demo.py --clean
@@ -15,7 +15,6 @@ Usage: python3 tools/demo.py [--update] [--no-run] [--serve] [--http-port N]
 import argparse
 import json
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -24,9 +23,6 @@ import pgcluster
 DATABASE = "followup_demo"
 CLUSTER_DIR = os.path.join(pgcluster.REPO, ".local", "pg")
 RUNNER = "opportunity.followup.runner"
-# A demo opportunity whose xml id ends with _stale_<N>d (demo/*.xml) was last
-# updated N days ago; the others are recent.
-STALE = re.compile(r"_stale_(\d+)d$")
 
 
 def fail(message):
@@ -59,42 +55,9 @@ def keep_offline(env):
         )
 
 
-def backdate(env):
-    """Set write_date of each ``*_stale_<N>d`` demo opportunity to N days ago."""
-    from odoo.tools import SQL  # noqa: PLC0415 - inside Odoo only
-
-    rows = env["ir.model.data"].search_read(
-        [("module", "=", pgcluster.MODULE), ("model", "=", "crm.lead")],
-        ["name", "res_id"],
-        order="name",
-    )
-    done = []
-    for row in rows:
-        stale = STALE.search(row["name"])
-        if stale:
-            days = int(stale.group(1))
-            env.cr.execute(
-                SQL(
-                    "UPDATE crm_lead SET write_date = now() at time zone 'UTC'"
-                    " - make_interval(days => %s) WHERE id = %s",
-                    days,
-                    row["res_id"],
-                )
-            )
-            done.append(f"{row['name']} ({days} days)")
-    env.invalidate_all()
-    if done:
-        print(f"Backdated {len(done)} demo opportunities: {', '.join(done)}")
-    else:
-        print(
-            f"No demo opportunity to backdate: no xml id of {pgcluster.MODULE}"
-            " ends with _stale_<N>d"
-        )
-
-
 def followup(odoo_args):
-    """In a child process, inside Odoo: admin/admin, backdate, one manual run,
-    its result as JSON. Opens the registry as ``odoo shell`` does."""
+    """In a child process, inside Odoo: admin/admin, one manual run, its
+    result as JSON. Opens the registry as ``odoo shell`` does."""
     import odoo  # noqa: PLC0415 - inside Odoo only
     from odoo.modules.registry import Registry  # noqa: PLC0415
     from odoo.tools import config  # noqa: PLC0415
@@ -106,7 +69,6 @@ def followup(odoo_args):
         env = env(context=env["res.users"].context_get())
         ensure_admin_password(env)
         keep_offline(env)
-        backdate(env)
         cr.commit()
         if RUNNER not in env:
             fail(
