@@ -5,11 +5,7 @@ from odoo import http
 from odoo.exceptions import AccessError, UserError
 from odoo.http import request
 
-from ..models.followup_const import (
-    STALE_DAYS_MAX,
-    STALE_DAYS_MIN,
-    WORKFLOW_NAME,
-)
+from ..models.followup_const import WORKFLOW_NAME, FollowupParameterError
 
 BEARER = re.compile(r"^bearer\s+(\S+)$", re.IGNORECASE)
 PARAMS = ("stale_days", "user_id", "team_id", "dry_run")
@@ -18,9 +14,13 @@ PARAMS = ("stale_days", "user_id", "team_id", "dry_run")
 class WorkflowApi(http.Controller):
     """``POST /workflows/run``: run a workflow over HTTP with an API key.
 
-    Every answer is JSON, errors included: the route does its own
-    authentication (Odoo's API keys, as ``auth="bearer"`` does) because the
-    stock bearer routes answer some errors with an HTML page.
+    Every answer is JSON, errors included. That is why the route checks the
+    API key itself, with Odoo's own ``res.users.apikeys._check_credentials``
+    (what ``auth="bearer"`` calls): Odoo 19's ``auth="bearer"`` answers a
+    missing or wrong key with an HTML 401 page on ``type="http"`` routes, and
+    ``type="json2"`` routes answer another content type with an HTML 415 and
+    another method with an HTML 405, before any code of the route runs.
+    The parameters' values are validated by ``run()`` only.
     """
 
     @http.route(
@@ -99,68 +99,52 @@ class WorkflowApi(http.Controller):
                 env._("params must be a JSON object."),
                 field="params",
             )
-        for name, value in params.items():
-            if name not in PARAMS:
-                return _error(
-                    400,
-                    "unknown_parameter",
-                    env._("Unknown parameter: %(name)s.", name=name),
-                    field=name,
-                )
-            if not _valid(name, value):
-                expected = {
-                    "stale_days": env._(
-                        "a whole number from %(min)s to %(max)s",
-                        min=STALE_DAYS_MIN,
-                        max=STALE_DAYS_MAX,
-                    ),
-                    "user_id": env._("a user id (whole number) or null"),
-                    "team_id": env._("a sales team id (whole number) or null"),
-                    "dry_run": env._("true or false"),
-                }[name]
-                return _error(
-                    400,
-                    "invalid_parameter",
-                    env._(
-                        "%(name)s must be %(expected)s; received %(value)r.",
-                        name=name,
-                        expected=expected,
-                        value=value,
-                    ),
-                    field=name,
-                )
+        for name in sorted(set(params) - set(PARAMS)):
+            return _error(
+                400,
+                "unknown_parameter",
+                env._("Unknown parameter: %(name)s.", name=name),
+                field=name,
+            )
+        # The values themselves are validated once, by run().
         try:
             result = request.env["opportunity.followup.runner"].run(
                 stale_days=params.get("stale_days"),
                 user_id=params.get("user_id"),
                 team_id=params.get("team_id"),
                 trigger="api",
-                dry_run=bool(params.get("dry_run")),
+                dry_run=params.get("dry_run", False),
             )
         except AccessError as exc:
             return _error(403, "forbidden", str(exc))
+        except FollowupParameterError as exc:
+            return _error(400, "invalid_parameter", str(exc), field=exc.parameter)
         except UserError as exc:
             return _error(400, "invalid_parameter", str(exc))
-        return request.make_json_response(result)
+        if not result["success"]:
+            # The error itself (a database message, say) is for the log's
+            # readers, not for the caller.
+            return _error(
+                500,
+                "run_failed",
+                env._(
+                    "The follow-up run failed; its log #%(log)s has the details.",
+                    log=result["log_id"],
+                ),
+                log_id=result["log_id"],
+            )
+        # The workflow document's output: no error is null.
+        return request.make_json_response(dict(result, error=None))
 
 
-def _valid(name, value):
-    if name == "dry_run":
-        return isinstance(value, bool)
-    if value is None and name != "stale_days":
-        return True
-    if not isinstance(value, int) or isinstance(value, bool):
-        return False
-    return name != "stale_days" or STALE_DAYS_MIN <= value <= STALE_DAYS_MAX
-
-
-def _error(status, code, message, headers=None, field=None):
+def _error(status, code, message, headers=None, field=None, log_id=None):
     return request.make_json_response(
         {
             "success": False,
             "error": message,
             "code": code,
             "field": field,
+            **({"log_id": log_id} if log_id else {}),
         },
         headers=headers,
         status=status,

@@ -4,6 +4,8 @@ A leaf module: it imports no model file, so that moving a method from one
 model file to another never makes a circle of imports.
 """
 
+from odoo.exceptions import UserError
+
 WORKFLOW_NAME = "opportunity_follow_up"
 PARAM_PREFIX = "crm_opportunity_followup."
 LOG_ACTION = "crm_opportunity_followup.workflow_log_action"
@@ -43,3 +45,12 @@ TRIGGERS = [
     ("chat", "Chat Command"),
     ("manual", "Manual / Code"),
 ]
+
+
+class FollowupParameterError(UserError):
+    """A parameter of a run is malformed; ``parameter`` names it (the HTTP
+    API answers 400 with that field)."""
+
+    def __init__(self, message, parameter):
+        super().__init__(message)
+        self.parameter = parameter

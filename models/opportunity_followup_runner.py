@@ -13,7 +13,12 @@ from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 from odoo.tools import split_every
 
-from .followup_const import STALE_DAYS_MAX, STALE_DAYS_MIN, TRIGGERS
+from .followup_const import (
+    STALE_DAYS_MAX,
+    STALE_DAYS_MIN,
+    TRIGGERS,
+    FollowupParameterError,
+)
 from .followup_params import RunParams
 
 _logger = logging.getLogger(__name__)
@@ -206,12 +211,13 @@ class OpportunityFollowupRunner(models.AbstractModel):
         :return: a :class:`RunParams`
         """
         if trigger not in dict(TRIGGERS):
-            raise UserError(
+            raise FollowupParameterError(
                 self.env._(
                     "trigger must be one of %(triggers)s; received %(value)r.",
                     triggers=", ".join(dict(TRIGGERS)),
                     value=trigger,
-                )
+                ),
+                "trigger",
             )
         settings = self.env["res.config.settings"]._followup_settings()
         values = {
@@ -233,14 +239,15 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 or isinstance(stale_days, bool)
                 or not STALE_DAYS_MIN <= stale_days <= STALE_DAYS_MAX
             ):
-                raise UserError(
+                raise FollowupParameterError(
                     self.env._(
                         "stale_days must be a whole number from %(min)s to %(max)s; "
                         "received %(value)r.",
                         min=STALE_DAYS_MIN,
                         max=STALE_DAYS_MAX,
                         value=stale_days,
-                    )
+                    ),
+                    "stale_days",
                 )
             values["stale_days"] = stale_days
         for key, model, record_id in (
@@ -250,13 +257,14 @@ class OpportunityFollowupRunner(models.AbstractModel):
             if record_id in (None, False, 0):
                 continue
             if not isinstance(record_id, int) or isinstance(record_id, bool):
-                raise UserError(
+                raise FollowupParameterError(
                     self.env._(
                         "%(parameter)s must be the id of a record (a whole number); "
                         "received %(value)r.",
                         parameter=key,
                         value=record_id,
-                    )
+                    ),
+                    key,
                 )
             record = self.env[model].browse(record_id).exists()
             if record and record.has_access("read"):
@@ -274,18 +282,26 @@ class OpportunityFollowupRunner(models.AbstractModel):
             if not isinstance(lead_ids, (list, tuple)) or not all(
                 isinstance(i, int) and not isinstance(i, bool) for i in lead_ids
             ):
-                raise UserError(
+                raise FollowupParameterError(
                     self.env._(
                         "lead_ids must be a list of opportunity ids; "
                         "received %(value)r.",
                         value=lead_ids,
-                    )
+                    ),
+                    "lead_ids",
                 )
             values["lead_ids"] = tuple(lead_ids)
+        if not isinstance(dry_run, bool):
+            raise FollowupParameterError(
+                self.env._(
+                    "dry_run must be true or false; received %(value)r.", value=dry_run
+                ),
+                "dry_run",
+            )
         return RunParams(
             trigger=trigger,
             now=fields.Datetime.now(),
-            dry_run=bool(dry_run),
+            dry_run=dry_run,
             warnings=tuple(warnings),
             **values,
         )

@@ -1,6 +1,8 @@
 import json
+import xmlrpc.client
 
 from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from .common import FollowupCase
 
@@ -42,6 +44,7 @@ class TestWorkflowApi(HttpCase, FollowupCase):
         )
         self.assertEqual(status, 200, body)
         self.assertTrue(body["success"])
+        self.assertIsNone(body["error"])
         self.assertEqual(body["counts"]["scheduled"], 1)
         self.assertIn(
             "Found 1 stale opportunities older than 14 days.", body["message"]
@@ -98,6 +101,14 @@ class TestWorkflowApi(HttpCase, FollowupCase):
                 400,
                 "stale_days",
             ),
+            (
+                "not a boolean",
+                dict(good, params={"dry_run": "yes"}),
+                None,
+                "application/json",
+                400,
+                "dry_run",
+            ),
             ("salesperson", good, self.sales_key, "application/json", 403, None),
             ("no sales rights", good, self.plain_key, "application/json", 403, None),
         ]
@@ -112,4 +123,61 @@ class TestWorkflowApi(HttpCase, FollowupCase):
         response = self.url_open("/workflows/run", method="GET")
         self.assertEqual(response.status_code, 405)
         self.assertEqual(response.json()["code"], "method_not_allowed")
+        self.assertFalse(self._followups(self.stale))
+
+    def test_failed_run(self):
+        """A run that fails answers an error naming its log, not the raw
+        database message."""
+        Runner = type(self.env["opportunity.followup.runner"])
+
+        def broken(runner, leads, params):
+            raise RuntimeError('relation "secret_table" does not exist')
+
+        self.patch(Runner, "_draft_message", broken)
+        with mute_logger(
+            "odoo.addons.crm_opportunity_followup.models.opportunity_followup_runner"
+        ):
+            status, body = self._post({"workflow_name": "opportunity_follow_up"})
+        self.assertEqual(status, 500, body)
+        self.assertEqual(body["code"], "run_failed")
+        self.assertNotIn("secret_table", body["error"])
+        log = self.env["workflow.log"].browse(body["log_id"])
+        self.assertEqual(log.state, "failed")
+        self.assertIn("secret_table", log.error)
+
+    def test_xmlrpc(self):
+        """The API most integrations use: run answers over XML-RPC, and a bad
+        stale_days answers a Fault naming it."""
+        models = self.xmlrpc_object  # /xmlrpc/2/object, through the test server
+        args = (self.env.cr.dbname, self.manager.id, self.manager_key)
+        result = models.execute_kw(
+            *args, "opportunity.followup.runner", "run", [], {"stale_days": 14}
+        )
+        self.assertTrue(result["success"])
+        self.assertIs(result["error"], False)
+        self.assertEqual(result["counts"]["scheduled"], 1)
+        self.assertTrue(self._followups(self.stale))
+        with self.assertRaises(xmlrpc.client.Fault) as caught:
+            models.execute_kw(
+                *args, "opportunity.followup.runner", "run", [], {"stale_days": "14"}
+            )
+        self.assertIn("stale_days", caught.exception.faultString)
+
+    def test_json2(self):
+        """Odoo 19's JSON-2 API, with an API key."""
+        url = "/json/2/opportunity.followup.runner/run"
+        headers = {
+            "Authorization": f"bearer {self.manager_key}",
+            "Content-Type": "application/json",
+        }
+        response = self.url_open(
+            url, data=json.dumps({"dry_run": True}), headers=headers
+        )
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.json()["counts"]["scheduled"], 1)
+        response = self.url_open(
+            url, data=json.dumps({"stale_days": 0}), headers=headers
+        )
+        self.assertGreaterEqual(response.status_code, 400)
+        self.assertIn("stale_days", response.json()["message"])
         self.assertFalse(self._followups(self.stale))

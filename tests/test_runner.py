@@ -43,7 +43,7 @@ class TestRunner(FollowupCase):
             {"success", "steps_executed", "message", "error", "log_id", "counts"},
         )
         self.assertTrue(result["success"])
-        self.assertIsNone(result["error"])
+        self.assertIs(result["error"], False)
         self.assertEqual(
             result["steps_executed"],
             [
