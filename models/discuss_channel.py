@@ -14,6 +14,10 @@ class DiscussChannel(models.Model):
         follow-up on the user's own opportunities (``all``: the whole
         pipeline, for sales managers) and answer in the conversation."""
         self.ensure_one()
+        if self.channel_type not in ("channel", "chat", "group"):
+            # Offered in internal users' conversations only (see the command's
+            # channel_types); typed elsewhere, it does nothing.
+            return
         words = (kwargs.get("body") or "").split()[1:]
         whole_pipeline = bool(words) and words[0].lower() == "all"
         if whole_pipeline:

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_datetime
 
 from .followup_const import LOG_ACTION, TRIGGERS, WORKFLOW_NAME
 from .followup_params import RunParams
@@ -120,19 +121,77 @@ class WorkflowLog(models.Model):
         "workflow.log.line", "log_id", string="Lines", readonly=True
     )
 
-    @api.depends("workflow_name", "date_start")
+    @api.depends("trigger", "date_start", "dry_run")
+    @api.depends_context("tz")
     def _compute_display_name(self):
+        triggers = dict(self._fields["trigger"]._description_selection(self.env))
         for log in self:
-            log.display_name = self.env._(
-                "%(workflow)s #%(id)s", workflow=log.workflow_name, id=log.id or "-"
+            when = format_datetime(self.env, log.date_start, dt_format="short")
+            log.display_name = (
+                self.env._(
+                    "Preview: %(trigger)s, %(date)s",
+                    trigger=triggers.get(log.trigger),
+                    date=when,
+                )
+                if log.dry_run
+                else self.env._(
+                    "%(trigger)s, %(date)s",
+                    trigger=triggers.get(log.trigger),
+                    date=when,
+                )
             )
 
     @api.depends("parameters")
     def _compute_parameters_display(self):
+        """The parameters as a sales manager reads them: labelled values,
+        records by name, "—" for none (the raw JSON is for developer mode)."""
+        clocks = dict(
+            self.env["res.config.settings"]
+            ._fields["followup_clock"]
+            ._description_selection(self.env)
+        )
         for log in self:
+            try:
+                params = log._params()
+            except (KeyError, TypeError):  # a log of a version before 19.0.1.1.0
+                log.parameters_display = False
+                continue
+            users, teams = self.env["res.users"], self.env["crm.team"]
+
+            def name(record):
+                return record.exists().display_name or "—"
+
+            lines = [
+                (
+                    self.env._("Stale after"),
+                    self.env._("%(days)s days", days=params.stale_days),
+                ),
+                (self.env._("Counts as an update"), clocks.get(params.clock)),
+                (
+                    self.env._("Activity"),
+                    name(
+                        self.env["mail.activity.type"].browse(params.activity_type_id)
+                    ),
+                ),
+                (
+                    self.env._("Due in"),
+                    self.env._("%(days)s days", days=params.deadline_days),
+                ),
+                (self.env._("Salesperson"), name(users.browse(params.user_id))),
+                (self.env._("Sales team"), name(teams.browse(params.team_id))),
+                (
+                    self.env._("Opportunities"),
+                    self.env._("%(count)s selected", count=len(params.lead_ids))
+                    if params.lead_ids is not None
+                    else "—",
+                ),
+                (
+                    self.env._("Default follow-up user"),
+                    name(users.browse(params.default_user_id)),
+                ),
+            ]
             log.parameters_display = "\n".join(
-                f"{key}: {value}"
-                for key, value in sorted((log.parameters or {}).items())
+                f"{label}: {value}" for label, value in lines
             )
 
     # ------------------------------------------------------------
@@ -294,14 +353,16 @@ class WorkflowLog(models.Model):
         )
 
     def _result(self):
-        """What ``run()`` returns, the workflow document's output shape."""
+        """What ``run()`` returns, the workflow document's output shape; with
+        ``"error": False`` when there is none, which XML-RPC can send (it has
+        no null). ``POST /workflows/run`` answers the document's null."""
         self.ensure_one()
         ok = self.state == "done"
         return {
             "success": ok,
             "steps_executed": self._steps() if ok else [],
             "message": self.message,
-            "error": None if ok else self.error,
+            "error": False if ok else self.error,
             "log_id": self.id,
             "counts": self._counts() if ok else dict.fromkeys(COUNT_FIELDS, 0),
         }

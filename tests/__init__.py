@@ -3,6 +3,7 @@ from . import test_api
 from . import test_chat
 from . import test_draft
 from . import test_ecosystem
+from . import test_performance
 from . import test_platform
 from . import test_preview
 from . import test_real_use

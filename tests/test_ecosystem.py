@@ -1,12 +1,14 @@
 from datetime import timedelta
 
 from odoo import fields
-from odoo.tests import new_test_user
+from odoo.tests import Form, new_test_user
+
+from odoo.addons.mail.tests.common import MailCase
 
 from .common import FollowupCase
 
 
-class TestNotifications(FollowupCase):
+class TestNotifications(FollowupCase, MailCase):
     """200 activities must not mean 200 e-mails."""
 
     @classmethod
@@ -23,40 +25,38 @@ class TestNotifications(FollowupCase):
         cls.salesperson.notification_type = "email"
         cls.salesperson_2.notification_type = "email"
 
-    def _queued(self):
-        return self.env["mail.mail"].search([])
-
     def test_one_digest_per_salesperson(self):
-        before = self._queued()
-        result = self.Runner.with_user(self.manager).run()
+        with self.mock_mail_gateway():
+            result = self.Runner.with_user(self.manager).run()
         self.assertEqual(result["counts"]["scheduled"], 200)
-        mails = self._queued() - before
-        self.assertEqual(len(mails), 2)
-        self.assertEqual(
-            mails.recipient_ids, (self.salesperson | self.salesperson_2).partner_id
+        self.assertEqual(len(self._new_mails), 2)
+        mail = self.assertMailMail(
+            self.salesperson.partner_id,
+            "outgoing",
+            content="Bulk 1",
+            fields_values={"subject": "100 stale opportunities to re-engage"},
         )
-        mail = mails.filtered(lambda m: m.recipient_ids == self.salesperson.partner_id)
-        self.assertEqual(mail.subject, "100 stale opportunities to re-engage")
-        self.assertIn("Bulk 1", mail.body_html)
-        self.assertIn("/mail/view?model=crm.lead", mail.body_html)
+        self.assertMailMail(self.salesperson_2.partner_id, "outgoing", content="Bulk 0")
         # 50 listed, the rest behind a link to the log.
         self.assertEqual(mail.body_html.count("/mail/view?model=crm.lead"), 50)
         self.assertIn("And 50 more", mail.body_html)
 
     def test_odoo_default_sends_one_per_activity(self):
         """What the digest replaces: Odoo's own assignment notice, per activity."""
-        before = self._queued()
-        for lead in self.leads:
-            lead.with_user(self.manager).activity_schedule(
-                "mail.mail_activity_data_call", user_id=lead.user_id.id
-            )
-        self.assertEqual(len(self._queued() - before), 200)
+        with self.mock_mail_gateway():
+            for lead in self.leads:
+                lead.with_user(self.manager).activity_schedule(
+                    "mail.mail_activity_data_call", user_id=lead.user_id.id
+                )
+        self.assertEqual(len(self._new_mails), 200)
 
     def test_digest_can_be_turned_off(self):
-        self._set_param("digest_disabled", True)
-        before = self._queued()
-        self.Runner.with_user(self.manager).run()
-        self.assertFalse(self._queued() - before)
+        form = Form(self.env["res.config.settings"].with_user(self._admin()))
+        form.followup_send_digest = False
+        form.save().execute()
+        with self.mock_mail_gateway():
+            self.Runner.with_user(self.manager).run()
+        self.assertFalse(self._new_mails)
 
 
 class TestPipelineMarker(FollowupCase):

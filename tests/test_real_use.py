@@ -480,6 +480,33 @@ class TestSmallerDefects(FollowupCase):
         found = self.env["workflow.log"].name_search("opportunity_follow_up")
         self.assertIn(result["log_id"], [log_id for log_id, _name in found])
 
+    def test_log_reads_for_managers(self):
+        """Titled with what started it and when; parameters as labelled
+        values, records by name."""
+        with freeze_time("2026-11-24 09:30:00"):
+            result = self.Runner.with_user(self.manager).run(
+                user_id=self.salesperson.id, dry_run=True
+            )
+        log = self.env["workflow.log"].with_user(self.manager).browse(result["log_id"])
+        self.assertTrue(
+            log.display_name.startswith("Preview: Manual / Code, 11/24/26, 9:30"),
+            log.display_name,
+        )
+        self.assertEqual(
+            log.parameters_display.splitlines(),
+            [
+                "Stale after: 14 days",
+                "Counts as an update: "
+                "Any work on it: an edit, a message, a completed activity",
+                "Activity: Call",
+                "Due in: 2 days",
+                "Salesperson: Sam Seller",
+                "Sales team: —",
+                "Opportunities: —",
+                "Default follow-up user: —",
+            ],
+        )
+
     def test_duration_is_seconds(self):
         arch = self.env["workflow.log"].get_views([(False, "list"), (False, "form")])
         for view in arch["views"].values():
