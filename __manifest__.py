@@ -18,6 +18,7 @@
         "data/ir_actions_server_data.xml",
         "views/workflow_log_views.xml",
         "views/crm_lead_views.xml",
+        "views/crm_lead_followup_pause_views.xml",
         "views/crm_stage_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",

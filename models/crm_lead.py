@@ -34,6 +34,17 @@ class CrmLead(models.Model):
     followup_count = fields.Integer(
         string="Re-engagements", compute="_compute_followup_count"
     )
+    # A deal the customer asked to revisit later: no re-engagement until then.
+    followup_paused_until = fields.Date(
+        string="Follow-up Paused Until",
+        tracking=True,
+        copy=False,
+        help="No re-engagement is booked for this opportunity until this day, "
+        "included; it wakes up by itself the day after.",
+    )
+    followup_pause_reason = fields.Char(
+        string="Follow-up Pause Reason", tracking=True, copy=False
+    )
 
     # The follow-up's detect query: without it PostgreSQL scans every lead.
     _followup_stale_index = models.Index(
@@ -41,7 +52,14 @@ class CrmLead(models.Model):
     )
 
     @api.depends_context("uid", "allowed_company_ids")
-    @api.depends("write_date", "type", "active", "won_status")
+    @api.depends(
+        "write_date",
+        "type",
+        "active",
+        "won_status",
+        "stage_id",
+        "followup_paused_until",
+    )
     def _compute_followup_is_stale(self):
         stale = self.filtered_domain(self._search_followup_is_stale("in", [True]))
         stale.followup_is_stale = True
@@ -51,11 +69,16 @@ class CrmLead(models.Model):
         if operator != "in":
             return NotImplemented
         settings = self.env["res.config.settings"]._followup_settings()
+        now = fields.Datetime.now()
         domain = (
             self._followup_stale_domain(
-                settings["stale_days"], settings["clock"], fields.Datetime.now()
+                settings["stale_days"],
+                settings["clock"],
+                now,
+                stage_days=self._followup_stage_days(),
             )
             & ~self._followup_won_domain()
+            & ~self._followup_paused_domain(now)
         )
         return domain if True in value else ~domain
 
@@ -109,6 +132,21 @@ class CrmLead(models.Model):
             "domain": [("lead_id", "=", self.id)],
         }
 
+    def action_followup_pause(self):
+        """*Pause follow-up*: the wizard asking until when, and why."""
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Pause Follow-up"),
+            "res_model": "crm.lead.followup.pause",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_lead_ids": self.ids},
+        }
+
+    def action_followup_resume(self):
+        """*Resume follow-up*: the next run considers it again."""
+        self.write({"followup_paused_until": False, "followup_pause_reason": False})
+
     def action_followup_run(self):
         """Actions > Run stale follow-up, on the selected opportunities."""
         result = self.env["opportunity.followup.runner"].run(
@@ -146,9 +184,10 @@ class CrmLead(models.Model):
         return self._followup_tz_today(self.company_id or self.env.company, now)
 
     @api.model
-    def _followup_stale_domain(self, stale_days, clock, now):
+    def _followup_stale_domain(self, stale_days, clock, now, stage_days=None):
         """Active opportunities nobody worked on since midnight, in their
-        company's timezone, of today minus ``stale_days``.
+        company's timezone, of today minus ``stale_days`` (or their stage's
+        own number of days).
 
         Within the companies of the environment; an opportunity without a
         company counts in the current company's timezone.
@@ -157,30 +196,78 @@ class CrmLead(models.Model):
             customer, or a completed activity is work; ``"write_date"``: only an
             edit of the record is (the workflow document's literal rule).
         :param now: the run's moment (naive UTC), so that one run uses one date.
+        :param stage_days: ``{stage id: days}`` of the stages with their own
+            threshold; None or empty: ``stale_days`` everywhere.
         """
+        stage_days = dict(stage_days or {})
+        stages_by_days = defaultdict(list)
+        for stage_id, days in stage_days.items():
+            stages_by_days[days].append(stage_id)
+        thresholds = [
+            (
+                stale_days,
+                Domain("stage_id", "not in", list(stage_days))
+                if stage_days
+                else Domain.TRUE,
+            ),
+            *(
+                (days, Domain("stage_id", "in", ids))
+                for days, ids in stages_by_days.items()
+            ),
+        ]
+        parts = []
+        for tz, company_ids in self._followup_companies_by_tz().items():
+            today = pytz.utc.localize(now).astimezone(tz).date()
+            for days, stages in thresholds:
+                cutoff_day = today - timedelta(days=days)
+                cutoff = (
+                    tz.localize(datetime.combine(cutoff_day, datetime.min.time()))
+                    .astimezone(pytz.utc)
+                    .replace(tzinfo=None)
+                )
+                part = (
+                    Domain("company_id", "in", company_ids)
+                    & stages
+                    & Domain("write_date", "<", cutoff)
+                )
+                if clock == CLOCK_WORK:
+                    part &= ~self._followup_worked_since(cutoff, cutoff_day)
+                parts.append(part)
+        return Domain(
+            [("type", "=", "opportunity"), ("active", "=", True)]
+        ) & Domain.OR(parts)
+
+    @api.model
+    def _followup_paused_domain(self, now):
+        """Paused: its pause lasts until today or later, in its company's
+        timezone."""
+        return Domain.OR(
+            Domain("company_id", "in", company_ids)
+            & Domain(
+                "followup_paused_until",
+                ">=",
+                pytz.utc.localize(now).astimezone(tz).date(),
+            )
+            for tz, company_ids in self._followup_companies_by_tz().items()
+        )
+
+    @api.model
+    def _followup_companies_by_tz(self):
+        """``{timezone: company ids}`` of the environment's companies; False
+        (no company) counts in the current company's timezone."""
         companies_by_tz = defaultdict(list)
         for company in self.env.companies:
             companies_by_tz[self._followup_tz(company)].append(company.id)
         companies_by_tz[self._followup_tz(self.env.company)].append(False)
-        parts = []
-        for tz, company_ids in companies_by_tz.items():
-            cutoff_day = pytz.utc.localize(now).astimezone(tz).date() - timedelta(
-                days=stale_days
-            )
-            cutoff = (
-                tz.localize(datetime.combine(cutoff_day, datetime.min.time()))
-                .astimezone(pytz.utc)
-                .replace(tzinfo=None)
-            )
-            part = Domain("company_id", "in", company_ids) & Domain(
-                "write_date", "<", cutoff
-            )
-            if clock == CLOCK_WORK:
-                part &= ~self._followup_worked_since(cutoff, cutoff_day)
-            parts.append(part)
-        return Domain(
-            [("type", "=", "opportunity"), ("active", "=", True)]
-        ) & Domain.OR(parts)
+        return companies_by_tz
+
+    @api.model
+    def _followup_stage_days(self):
+        """``{stage id: days}`` of the stages with their own stale threshold."""
+        return {
+            stage.id: stage.followup_stale_days
+            for stage in self.env["crm.stage"].search([("followup_stale_days", ">", 0)])
+        }
 
     @api.model
     def _followup_won_domain(self):

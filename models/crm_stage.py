@@ -5,6 +5,8 @@ from markupsafe import Markup, escape
 
 from odoo import api, fields, models
 
+from .followup_const import STALE_DAYS_MAX, STALE_DAYS_MIN
+
 _logger = logging.getLogger(__name__)
 
 # The placeholders that version 19.0.1.0.0 documented for its inline wording,
@@ -19,6 +21,12 @@ INLINE_EXPRESSION = re.compile(r"\{\{(.+?)\}\}")
 class CrmStage(models.Model):
     _inherit = "crm.stage"
 
+    followup_stale_days = fields.Integer(
+        string="Stale After (Days)",
+        help="Days without work before an opportunity in this stage is stale; "
+        "empty: the follow-up settings' number. A run given an explicit number "
+        "of days (API, chat, code) uses that number in every stage.",
+    )
     followup_template_id = fields.Many2one(
         "mail.template",
         string="Re-engagement Wording",
@@ -29,6 +37,12 @@ class CrmStage(models.Model):
         "e-mail template, in the salesperson's language. Besides Odoo's usual "
         "placeholders, object.followup_days_stale gives the days since somebody "
         "last worked on the opportunity and object.stage_id.name its stage.",
+    )
+
+    _followup_stale_days_range = models.Constraint(
+        f"CHECK(followup_stale_days IS NULL OR followup_stale_days = 0 OR "
+        f"followup_stale_days BETWEEN {STALE_DAYS_MIN} AND {STALE_DAYS_MAX})",
+        "A stage's stale days must be from 1 to 3650 (empty: the settings' number).",
     )
 
     def _followup_template_from_text(self, texts):

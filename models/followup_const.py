@@ -20,6 +20,8 @@ INT_SETTINGS = {
     "followup_deadline_days": ("deadline_days", 2, 0),
     "followup_overdue_threshold": ("overdue_threshold", 20, 0),
     "followup_log_retention_days": ("log_retention_days", 180, 0),
+    # At most this many new re-engagements per assignee and run; 0: no cap.
+    "followup_daily_cap": ("daily_cap", 0, 0),
 }
 
 # What counts as an update for the stale clock.

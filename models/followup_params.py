@@ -28,6 +28,13 @@ class RunParams:
     default_user_id: int
     clock: str
     send_digest: bool
+    # Due in deadline_days working days of the assignee (else calendar days).
+    working_days: bool = True
+    # At most this many new re-engagements per assignee in this run; 0: no cap.
+    daily_cap: int = 0
+    # ((stage id, days), ...) of stages with their own threshold; empty when
+    # the run was given an explicit stale_days.
+    stage_days: tuple[tuple[int, int], ...] = ()
     user_id: int = 0
     team_id: int = 0
     lead_ids: tuple[int, ...] | None = None
@@ -49,4 +56,5 @@ class RunParams:
         for key in ("lead_ids", "company_ids", "warnings"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
+        values["stage_days"] = tuple(map(tuple, values.get("stage_days", ())))
         return cls(**values)

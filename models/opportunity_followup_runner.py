@@ -11,7 +11,7 @@ import psycopg2.errors
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
-from odoo.tools import split_every
+from odoo.tools import format_date, split_every
 
 from .followup_const import (
     STALE_DAYS_MAX,
@@ -36,8 +36,12 @@ OUTCOME_COUNTS = {
     "skipped_won": "skipped_won",
     "skipped_pending": "skipped_pending",
     "skipped_unassigned": "skipped_unassigned",
+    "skipped_paused": "skipped_paused",
+    "deferred": "deferred",
     "error": "errors",
 }
+# How long a deferral puts an opportunity first in the queue.
+DEFERRED_PRIORITY_DAYS = 30
 
 # Set while the runner inserts a batch of activities that a concurrent run may
 # have booked first (see _ConcurrentBookingFilter).
@@ -230,6 +234,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 "default_user_id",
                 "clock",
                 "send_digest",
+                "working_days",
+                "daily_cap",
             )
         }
         warnings = []
@@ -250,6 +256,11 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     "stale_days",
                 )
             values["stale_days"] = stale_days
+        else:
+            # Each stage its own threshold, unless the run was given a number.
+            values["stage_days"] = tuple(
+                sorted(self.env["crm.lead"]._followup_stage_days().items())
+            )
         for key, model, record_id in (
             ("user_id", "res.users", user_id),
             ("team_id", "crm.team", team_id),
@@ -377,9 +388,25 @@ class OpportunityFollowupRunner(models.AbstractModel):
         stale = self._detect_stale(params, log)
         if not resuming:
             log._add_counts({"stale": len(stale)})
+        # The assignees' new re-engagements so far in this run, for the cap.
+        booked = Counter(
+            dict(
+                (user.id, count)
+                for user, count in self.env["workflow.log.line"]
+                .sudo()
+                ._read_group(
+                    [
+                        ("log_id", "=", log.id),
+                        ("outcome", "in", ("scheduled", "preview")),
+                    ],
+                    ["assignee_id"],
+                    ["__count"],
+                )
+            )
+        )
         remaining = len(stale)
         for lead_ids in split_every(self._chunk_size, stale.ids):
-            self._process_chunk(log, params, lead_ids)
+            self._process_chunk(log, params, lead_ids, booked)
             remaining -= len(lead_ids)
             budget = self._commit_progress(len(lead_ids), remaining=remaining)
             if remaining and budget <= 0:
@@ -387,16 +414,17 @@ class OpportunityFollowupRunner(models.AbstractModel):
         return True
 
     @api.model
-    def _process_chunk(self, log, params, lead_ids):
+    def _process_chunk(self, log, params, lead_ids, booked):
         """One chunk, in its own savepoint: eligibility decided in the chunk's
         own transaction, so that work done by people while earlier chunks ran
-        counts."""
+        counts. ``booked`` counts each assignee's new re-engagements of the
+        run (the daily cap)."""
         with self.env.cr.savepoint():
             leads = self.env["crm.lead"].browse(lead_ids)
             eligible, lines = self._filter_eligible(leads, params)
             if eligible:
                 drafts = self._draft_message(eligible, params)
-                lines += self._schedule_activity(eligible, drafts, params)
+                lines += self._schedule_activity(eligible, drafts, params, booked)
             log._add_lines(lines)
             counts = Counter(OUTCOME_COUNTS[vals["outcome"]] for vals in lines)
             counts["eligible"] = len(eligible)
@@ -425,7 +453,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         when the run resumes, those it has not considered yet."""
         Lead = self.env["crm.lead"]
         domain = Lead._followup_stale_domain(
-            params.stale_days, params.clock, params.now
+            params.stale_days, params.clock, params.now, dict(params.stage_days)
         )
         if params.user_id:
             domain &= Domain("user_id", "=", params.user_id)
@@ -443,7 +471,30 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 ._search([("log_id", "=", log.id), ("lead_id", "!=", False)])
             )
             domain &= Domain("id", "not in", done.subselect("lead_id"))
-        return Lead.search(domain, order="id")
+        # Priority order, for the daily cap: prorated revenue first, then the
+        # longest quiet; those a cap deferred lately come before all others.
+        stale = Lead.search(domain, order="prorated_revenue desc, write_date, id")
+        if not params.daily_cap:
+            return stale
+        deferred = {
+            lead.id
+            for [lead] in self.env["workflow.log.line"]
+            .sudo()
+            ._read_group(
+                [
+                    ("lead_id", "in", stale.ids),
+                    ("outcome", "=", "deferred"),
+                    ("log_id.dry_run", "=", False),
+                    (
+                        "log_id.date_start",
+                        ">=",
+                        params.now - timedelta(days=DEFERRED_PRIORITY_DAYS),
+                    ),
+                ],
+                ["lead_id"],
+            )
+        }
+        return stale.browse(sorted(stale.ids, key=lambda i: i not in deferred))
 
     # ------------------------------------------------------------
     # Step 2: filter
@@ -467,8 +518,10 @@ class OpportunityFollowupRunner(models.AbstractModel):
             )
         }
         Lead = self.env["crm.lead"]
-        won_ids = set(
-            Lead.search(Domain("id", "in", leads.ids) & Lead._followup_won_domain()).ids
+        in_leads = Domain("id", "in", leads.ids)
+        won_ids = set(Lead.search(in_leads & Lead._followup_won_domain()).ids)
+        paused_ids = set(
+            Lead.search(in_leads & Lead._followup_paused_domain(params.now)).ids
         )
         reasons = {
             "skipped_won": self.env._("Won: already closed."),
@@ -481,6 +534,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 if lead.id in won_ids
                 else "skipped_pending"
                 if lead.id in pending_ids
+                else "skipped_paused"
+                if lead.id in paused_ids
                 else None
             )
             if outcome:
@@ -490,7 +545,12 @@ class OpportunityFollowupRunner(models.AbstractModel):
                         # Each line belongs to its opportunity's company.
                         "company_id": lead.company_id.id,
                         "outcome": outcome,
-                        "reason": reasons[outcome],
+                        "reason": reasons.get(outcome)
+                        or self.env._(
+                            "Paused until %(date)s: %(reason)s",
+                            date=format_date(self.env, lead.followup_paused_until),
+                            reason=lead.followup_pause_reason or "—",
+                        ),
                     }
                 )
             else:
@@ -515,17 +575,24 @@ class OpportunityFollowupRunner(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _schedule_activity(self, leads, drafts, params):
+    def _schedule_activity(self, leads, drafts, params, booked=None):
         """Step 4: one activity per opportunity, created in one batch; if the
         batch fails, one by one so that a bad opportunity only spoils itself.
+        Due in working days of the assignee (or calendar days, per the
+        settings); past the daily cap of an assignee (``booked`` counts theirs
+        in this run), deferred.
 
         :return: the log line values, one per opportunity
         """
-        overloaded = self._overloaded_assignees(
-            {draft["assignee"].id for draft in drafts.values()} - {False}, params
+        booked = Counter() if booked is None else booked
+        assignees = self.env["res.users"].union(
+            *(draft["assignee"] for draft in drafts.values())
         )
+        overloaded = self._overloaded_assignees(set(assignees.ids), params)
+        deadlines = {}  # (assignee, today) -> (date, warning)
         model_id = self.env["ir.model"]._get_id("crm.lead")
-        # vals_list and line_vals go in pairs; unassigned_lines have no activity.
+        # vals_list and line_vals go in pairs; unassigned_lines (nobody to
+        # assign it to, or deferred) have no activity.
         vals_list, line_vals, unassigned_lines = [], [], []
         outcome = "preview" if params.dry_run else "scheduled"
         for lead in leads:
@@ -548,7 +615,35 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     }
                 )
                 continue
-            warnings = [w for w in [draft["warning"]] if w]
+            assignee = draft["assignee"]
+            line["prorated_revenue"] = lead.prorated_revenue
+            if params.daily_cap and booked[assignee.id] >= params.daily_cap:
+                unassigned_lines.append(
+                    {
+                        **line,
+                        "outcome": "deferred",
+                        "assignee_id": assignee.id,
+                        "reason": self.env._(
+                            "Deferred: %(user)s already gets %(cap)s new "
+                            "re-engagements in this run (the daily cap); it comes "
+                            "first next time.",
+                            user=assignee.name,
+                            cap=params.daily_cap,
+                        ),
+                    }
+                )
+                continue
+            booked[assignee.id] += 1
+            today = lead._followup_today(params.now)
+            if not params.working_days:
+                deadline, away = today + timedelta(days=params.deadline_days), None
+            else:
+                if (assignee, today) not in deadlines:
+                    deadlines[assignee, today] = assignee._followup_deadline(
+                        today, params.deadline_days
+                    )
+                deadline, away = deadlines[assignee, today]
+            warnings = [w for w in [draft["warning"], away] if w]
             if draft["assignee"].id in overloaded:
                 warnings.append(
                     self.env._(
@@ -562,8 +657,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     "res_model_id": model_id,
                     "res_id": lead.id,
                     "activity_type_id": params.activity_type_id,
-                    "date_deadline": lead._followup_today(params.now)
-                    + timedelta(days=params.deadline_days),
+                    "date_deadline": deadline,
                     "summary": draft["summary"],
                     "note": draft["note"],
                     "user_id": draft["assignee"].id,
@@ -688,8 +782,11 @@ class OpportunityFollowupRunner(models.AbstractModel):
             if not assignee.partner_id.email:
                 continue
             # A long list belongs in the log, not in an e-mail.
+            # The most valuable first.
             lines = Line.search(
-                domain + [("assignee_id", "=", assignee.id)], limit=DIGEST_SIZE
+                domain + [("assignee_id", "=", assignee.id)],
+                order="prorated_revenue desc, days_stale desc, id",
+                limit=DIGEST_SIZE,
             )
             template.with_context(
                 followup_count=count,

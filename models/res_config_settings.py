@@ -73,6 +73,19 @@ class ResConfigSettings(models.TransientModel):
         help="After each run, send every salesperson one e-mail listing their new "
         "re-engagement activities (never one e-mail per activity).",
     )
+    followup_deadline_working_days = fields.Boolean(
+        string="Working Days",
+        default=True,
+        help="Count the due days in working days of the assignee: their working "
+        "hours (else the company's), public holidays and their own time off. "
+        "Off: calendar days, as the workflow document says.",
+    )
+    followup_daily_cap = fields.Integer(
+        string="Daily Cap",
+        default=INT_SETTINGS["followup_daily_cap"][1],
+        help="At most this many new re-engagements per salesperson and run; the "
+        "others are deferred and come first next time. 0: no cap.",
+    )
     followup_cron_active = fields.Boolean(
         string="Daily Follow-up",
         compute="_compute_followup_cron_active",
@@ -90,6 +103,10 @@ class ResConfigSettings(models.TransientModel):
     _followup_log_retention_days_positive = models.Constraint(
         "CHECK(followup_log_retention_days >= 0)",
         "The log retention cannot be negative.",
+    )
+    _followup_daily_cap_positive = models.Constraint(
+        "CHECK(followup_daily_cap >= 0)",
+        "The daily cap cannot be negative.",
     )
     _followup_overdue_threshold_positive = models.Constraint(
         "CHECK(followup_overdue_threshold >= 0)",
@@ -145,6 +162,7 @@ class ResConfigSettings(models.TransientModel):
             "clock": clock,
             # Stored inverted: Odoo deletes a system parameter set to False.
             "send_digest": not get("digest_disabled"),
+            "working_days": not get("calendar_days"),
         }
 
     @api.model
@@ -163,6 +181,7 @@ class ResConfigSettings(models.TransientModel):
         for name, (key, _default, _minimum) in INT_SETTINGS.items():
             res[name] = settings[key]
         res["followup_send_digest"] = settings["send_digest"]
+        res["followup_deadline_working_days"] = settings["working_days"]
         return res
 
     def set_values(self):
@@ -173,6 +192,9 @@ class ResConfigSettings(models.TransientModel):
             icp.set_param(PARAM_PREFIX + key, str(self[name]))
         # Stored inverted: Odoo deletes a system parameter set to False.
         icp.set_param(PARAM_PREFIX + "digest_disabled", not self.followup_send_digest)
+        icp.set_param(
+            PARAM_PREFIX + "calendar_days", not self.followup_deadline_working_days
+        )
         return res
 
     def _followup_cron(self):

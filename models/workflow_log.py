@@ -19,6 +19,8 @@ COUNT_FIELDS = {
     "skipped_won": "skipped_won_count",
     "skipped_pending": "skipped_pending_count",
     "skipped_unassigned": "skipped_unassigned_count",
+    "skipped_paused": "skipped_paused_count",
+    "deferred": "deferred_count",
     "errors": "error_count",
     "warnings": "warning_count",
 }
@@ -114,6 +116,8 @@ class WorkflowLog(models.Model):
     skipped_unassigned_count = fields.Integer(
         string="Skipped (No Assignee)", readonly=True
     )
+    skipped_paused_count = fields.Integer(string="Skipped (Paused)", readonly=True)
+    deferred_count = fields.Integer(string="Deferred (Daily Cap)", readonly=True)
     error_count = fields.Integer(string="Errors", readonly=True)
     warning_count = fields.Integer(string="Warnings", readonly=True)
 
@@ -425,6 +429,21 @@ class WorkflowLog(models.Model):
                         "%(count)s not scheduled: no one to assign them to (choose a "
                         "default follow-up user in the settings).",
                         count=counts["skipped_unassigned"],
+                    )
+                )
+            if counts["skipped_paused"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s paused by their salesperson.",
+                        count=counts["skipped_paused"],
+                    )
+                )
+            if counts["deferred"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s deferred by the daily cap: they come first next "
+                        "time.",
+                        count=counts["deferred"],
                     )
                 )
             if counts["errors"]:

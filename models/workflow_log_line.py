@@ -6,6 +6,8 @@ OUTCOMES = [
     ("skipped_won", "Skipped: Won"),
     ("skipped_pending", "Skipped: Open Activity"),
     ("skipped_unassigned", "Skipped: No Assignee"),
+    ("skipped_paused", "Skipped: Paused"),
+    ("deferred", "Deferred: Daily Cap"),
     ("error", "Error"),
 ]
 
@@ -39,6 +41,8 @@ class WorkflowLogLine(models.Model):
         "res.users", string="Assigned To", readonly=True, index="btree_not_null"
     )
     days_stale = fields.Integer(readonly=True)
+    # Expected revenue x probability when it was considered: the priority.
+    prorated_revenue = fields.Float(readonly=True)
     note = fields.Html(string="Drafted Message", readonly=True, sanitize=True)
     warning = fields.Char(readonly=True)
     reason = fields.Text(readonly=True)

@@ -9,5 +9,6 @@ from . import test_preview
 from . import test_real_use
 from . import test_reliability
 from . import test_runner
+from . import test_time
 from . import test_triggers
 from . import test_tours

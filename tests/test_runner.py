@@ -63,6 +63,8 @@ class TestRunner(FollowupCase):
                 "skipped_won": 1,
                 "skipped_pending": 1,
                 "skipped_unassigned": 0,
+                "skipped_paused": 0,
+                "deferred": 0,
                 "errors": 0,
                 "warnings": 0,
             },
@@ -342,7 +344,8 @@ class TestRunner(FollowupCase):
         self.assertIn("older than 30 days", result["message"])
         activity = self._followups(self.stale)
         self.assertEqual(activity.activity_type_id, self.email_type)
-        self.assertEqual(activity.date_deadline, fields.Date.to_date("2026-05-06"))
+        # Friday 1 May + 5 working days.
+        self.assertEqual(activity.date_deadline, fields.Date.to_date("2026-05-08"))
 
     def test_failed_run_leaves_log(self):
         """An unexpected error: nothing created, a failed log with the error."""

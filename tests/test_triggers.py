@@ -71,6 +71,8 @@ class TestTriggers(FollowupCase):
                 "log_retention_days": 180,
                 "default_user_id": 0,
                 "clock": "work",
+                "daily_cap": 0,
+                "working_days": True,
             },
         )
         self.assertFalse(self.cron.active)

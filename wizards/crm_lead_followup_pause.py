@@ -1,0 +1,31 @@
+from datetime import timedelta
+
+from odoo import fields, models
+
+
+class CrmLeadFollowupPause(models.TransientModel):
+    """*Pause follow-up* on opportunities: no re-engagement until a date."""
+
+    _name = "crm.lead.followup.pause"
+    _description = "Pause the Follow-up of Opportunities"
+
+    lead_ids = fields.Many2many("crm.lead", string="Opportunities", required=True)
+    paused_until = fields.Date(
+        string="Until",
+        required=True,
+        default=lambda self: fields.Date.context_today(self) + timedelta(days=30),
+        help="Included: the opportunity wakes up by itself the day after.",
+    )
+    reason = fields.Char(help="For example: the customer asked to talk again in Q3.")
+
+    def action_pause(self):
+        """Pause them, with the user's own rights: salespeople pause the
+        opportunities they may edit, sales managers any."""
+        self.ensure_one()
+        self.lead_ids.write(
+            {
+                "followup_paused_until": self.paused_until,
+                "followup_pause_reason": self.reason,
+            }
+        )
+        return {"type": "ir.actions.act_window_close"}
