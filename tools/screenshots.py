@@ -38,7 +38,7 @@ CHROME_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--hide-scrollbars",
-    "--window-size=1400,900",
+    "--window-size=1400,1000",
 ]
 # (file, path, CSS selector to wait for, JavaScript to run then, e.g. to scroll)
 PAGES = [
@@ -48,7 +48,8 @@ PAGES = [
         ".settings_tab .tab[data-key=crm]",
         "document.querySelector('.settings_tab .tab[data-key=crm]').click();"
         "new Promise(r => setTimeout(r, 1500)).then(() => document"
-        ".querySelector('#followup_stale_days').scrollIntoView({block: 'start'}))",
+        ".querySelector('#followup_stale_days').closest('.o_settings_container')"
+        ".previousElementSibling.scrollIntoView({block: 'start'}))",  # its title
     ),
     ("screenshot_log_list.png", "/odoo/followup-logs", ".o_list_renderer", None),
     (
