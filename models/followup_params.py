@@ -4,6 +4,7 @@ A leaf module: it imports no model file.
 """
 
 import dataclasses
+from collections import Counter
 from datetime import datetime
 
 from odoo import fields
@@ -58,3 +59,14 @@ class RunParams:
                 values[key] = tuple(values[key])
         values["stage_days"] = tuple(map(tuple, values.get("stage_days", ())))
         return cls(**values)
+
+
+@dataclasses.dataclass
+class RunState:
+    """What a run learns chunk after chunk; not stored (a resumed run
+    rebuilds it)."""
+
+    # Assignee id -> new re-engagements in this run, for the daily cap.
+    booked: Counter = dataclasses.field(default_factory=Counter)
+    # (assignee id, day) -> (deadline, warning): a calendar is read once a run.
+    deadlines: dict = dataclasses.field(default_factory=dict)

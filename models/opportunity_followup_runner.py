@@ -19,7 +19,7 @@ from .followup_const import (
     TRIGGERS,
     FollowupParameterError,
 )
-from .followup_params import RunParams
+from .followup_params import RunParams, RunState
 
 _logger = logging.getLogger(__name__)
 
@@ -389,7 +389,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
         if not resuming:
             log._add_counts({"stale": len(stale)})
         # The assignees' new re-engagements so far in this run, for the cap.
-        booked = Counter(
+        state = RunState()
+        state.booked.update(
             dict(
                 (user.id, count)
                 for user, count in self.env["workflow.log.line"]
@@ -406,7 +407,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         )
         remaining = len(stale)
         for lead_ids in split_every(self._chunk_size, stale.ids):
-            self._process_chunk(log, params, lead_ids, booked)
+            self._process_chunk(log, params, lead_ids, state)
             remaining -= len(lead_ids)
             budget = self._commit_progress(len(lead_ids), remaining=remaining)
             if remaining and budget <= 0:
@@ -414,17 +415,17 @@ class OpportunityFollowupRunner(models.AbstractModel):
         return True
 
     @api.model
-    def _process_chunk(self, log, params, lead_ids, booked):
+    def _process_chunk(self, log, params, lead_ids, state):
         """One chunk, in its own savepoint: eligibility decided in the chunk's
         own transaction, so that work done by people while earlier chunks ran
-        counts. ``booked`` counts each assignee's new re-engagements of the
-        run (the daily cap)."""
+        counts. ``state`` is what the run learnt in its earlier chunks (a
+        :class:`RunState`)."""
         with self.env.cr.savepoint():
             leads = self.env["crm.lead"].browse(lead_ids)
             eligible, lines = self._filter_eligible(leads, params)
             if eligible:
                 drafts = self._draft_message(eligible, params)
-                lines += self._schedule_activity(eligible, drafts, params, booked)
+                lines += self._schedule_activity(eligible, drafts, params, state)
             log._add_lines(lines)
             counts = Counter(OUTCOME_COUNTS[vals["outcome"]] for vals in lines)
             counts["eligible"] = len(eligible)
@@ -575,21 +576,21 @@ class OpportunityFollowupRunner(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _schedule_activity(self, leads, drafts, params, booked=None):
+    def _schedule_activity(self, leads, drafts, params, state=None):
         """Step 4: one activity per opportunity, created in one batch; if the
         batch fails, one by one so that a bad opportunity only spoils itself.
         Due in working days of the assignee (or calendar days, per the
-        settings); past the daily cap of an assignee (``booked`` counts theirs
-        in this run), deferred.
+        settings); past the daily cap of an assignee (``state.booked`` counts
+        theirs in this run), deferred.
 
         :return: the log line values, one per opportunity
         """
-        booked = Counter() if booked is None else booked
+        state = RunState() if state is None else state
+        booked, deadlines = state.booked, state.deadlines
         assignees = self.env["res.users"].union(
             *(draft["assignee"] for draft in drafts.values())
         )
         overloaded = self._overloaded_assignees(set(assignees.ids), params)
-        deadlines = {}  # (assignee, today) -> (date, warning)
         model_id = self.env["ir.model"]._get_id("crm.lead")
         # vals_list and line_vals go in pairs; unassigned_lines (nobody to
         # assign it to, or deferred) have no activity.
@@ -638,11 +639,11 @@ class OpportunityFollowupRunner(models.AbstractModel):
             if not params.working_days:
                 deadline, away = today + timedelta(days=params.deadline_days), None
             else:
-                if (assignee, today) not in deadlines:
-                    deadlines[assignee, today] = assignee._followup_deadline(
+                if (assignee.id, today) not in deadlines:
+                    deadlines[assignee.id, today] = assignee._followup_deadline(
                         today, params.deadline_days
                     )
-                deadline, away = deadlines[assignee, today]
+                deadline, away = deadlines[assignee.id, today]
             warnings = [w for w in [draft["warning"], away] if w]
             if draft["assignee"].id in overloaded:
                 warnings.append(

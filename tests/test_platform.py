@@ -158,7 +158,7 @@ class TestRealCron(TransactionCase):
         process_chunk = self.Runner._process_chunk
         last = self.lead_ids[-1]
 
-        def with_user_work(runner, log, params, lead_ids, booked):
+        def with_user_work(runner, log, params, lead_ids, state):
             if last not in lead_ids and not self._read(
                 SQL(
                     "SELECT 1 FROM mail_activity WHERE res_model = 'crm.lead' "
@@ -171,7 +171,7 @@ class TestRealCron(TransactionCase):
                     env["crm.lead"].browse(last).activity_schedule(
                         "mail.mail_activity_data_call", summary="Planned by Sam"
                     )
-            return process_chunk(runner, log, params, lead_ids, booked)
+            return process_chunk(runner, log, params, lead_ids, state)
 
         self.patch(self.Runner, "_process_chunk", with_user_work)
         self._trigger()
