@@ -19,8 +19,23 @@ run right after creates (duplicates). ``--explain`` prints the detect query's
 plan at 100,000 opportunities of a mature database (5 % stale, 45 % recent,
 50 % lost and archived) with and without the addon's index.
 
+The log's own costs, each on its own databases (``--sizes ""`` runs only them):
+
+- ``--deletion``: 10,000 opportunities, each with one open activity, whose
+  activities are deleted with the ORM, 1,000 per transaction, on ``crm``
+  alone and on ``crm`` + this addon with 1,000,000 log lines present (20,000
+  of them linked to activities, those deleted included); then 500 of them
+  with the index on ``workflow_log_line.activity_id`` dropped. Seconds, ms per
+  activity, and the ratio to ``crm`` alone (the target: at most 1.5).
+- ``--purge``: 100,000 logs of 400 days ago (``--purge-logs``) holding
+  1,000,000 lines, and 1,000 recent ones; the purge's scheduled action run as
+  the scheduler runs it (``method_direct_trigger``, 10 s per call) until no
+  old log is left: seconds, calls, the longest transaction of the job,
+  lines per second. Then, on a copy, the purge before its batches of lines:
+  one unlink of 1,000 old logs, their lines deleted by the cascade.
+
 Usage: python3 tools/bench.py [--sizes 1000,10000,50000] [--slow-peers-max 10000]
-       [--explain]
+       [--explain] [--deletion] [--purge [--purge-logs 100000]]
 """
 
 import argparse
@@ -35,6 +50,15 @@ import pgcluster
 
 TEMPLATE = "bench_template"
 ADDONS = "crm,base_automation,crm_opportunity_followup"
+# --deletion: the opportunities, each with one open activity, whose activities
+# are deleted; as many without the activity_id index would take minutes.
+DELETION_COUNT = 10000
+UNINDEXED_COUNT = 500
+DELETION_ROUNDS = 3
+# Log lines present in --deletion and purged by --purge.
+LOG_LINE_COUNT = 1000000
+# --purge: no new call of the cron after so many seconds.
+PURGE_DEADLINE = 360
 
 GENERATE = """
 import random, sys
@@ -67,6 +91,8 @@ with registry.cursor() as cr:
     open_stages = env["crm.stage"].search([("is_won", "=", False)])
     if profile == "bench":
         kinds = ["stale"] * 50 + ["pending"] * 20 + ["won"] * 10 + ["recent"] * 20
+    elif profile == "deletion":  # each with one open activity, to delete
+        kinds = ["pending"] * 100
     else:  # a mature database: mostly lost (archived) and recent records
         kinds = ["stale"] * 5 + ["recent"] * 45 + ["lost"] * 50
     todo = env.ref("mail.mail_activity_data_todo")
@@ -255,6 +281,214 @@ with registry.cursor() as cr:
 """
 
 
+# ``logs`` runs of the daily job, started ``days`` days ago (a minute apart),
+# holding ``lines`` log lines in all, each run's lines together as a run
+# writes them. As in real life most lines have no activity (skipped ones):
+# every 50th is a scheduled one, with a drafted note, linked to the next
+# activity on an opportunity while there are some (open or completed).
+LOG_LINES = """
+WITH runs AS (
+    INSERT INTO workflow_log (workflow_name, trigger, state, company_id, user_id,
+        date_start, date_end, duration, stale_days, dry_run, parameters, message,
+        stale_count, scheduled_count, skipped_pending_count,
+        create_uid, write_uid, create_date, write_date)
+    SELECT 'opportunity_follow_up', 'cron', 'done', 1, 1, stamp, stamp, 1.0, 14,
+        false, json_build_object('stale_days', 14),
+        'Found some stale opportunities older than 14 days.', 0, 0, 0,
+        1, 1, stamp, stamp
+    FROM (
+        SELECT now() at time zone 'UTC' - make_interval(days => {days}, mins => g)
+            AS stamp
+        FROM generate_series(1, {logs}) AS g
+    ) AS stamps
+    RETURNING id
+), logs AS (
+    SELECT array_agg(id ORDER BY id) AS ids FROM runs
+), refs AS (
+    SELECT array_agg(id ORDER BY id) AS ids, array_agg(res_id ORDER BY id) AS leads,
+        array_agg(user_id ORDER BY id) AS users
+    FROM mail_activity WHERE res_model = 'crm.lead'
+)
+INSERT INTO workflow_log_line (log_id, company_id, lead_id, outcome, activity_id,
+    assignee_id, days_stale, note, reason, create_uid, write_uid, create_date,
+    write_date)
+SELECT logs.ids[1 + ((g - 1)::bigint * {logs} / {lines})::int], 1,
+    CASE WHEN g % 50 = 0 THEN refs.leads[g / 50] END,
+    CASE WHEN g % 50 = 0 THEN 'scheduled' ELSE 'skipped_pending' END,
+    CASE WHEN g % 50 = 0 THEN refs.ids[g / 50] END,
+    CASE WHEN g % 50 = 0 THEN refs.users[g / 50] END,
+    20,
+    CASE WHEN g % 50 = 0 THEN '<p>Hello, it has been a while since we last'
+        ' talked about your project. Do you have a few minutes this week for a'
+        ' call? I would be glad to hear where things stand.</p>' END,
+    CASE WHEN g % 50 <> 0 THEN 'It already has an open activity.' END,
+    1, 1, now() at time zone 'UTC', now() at time zone 'UTC'
+FROM generate_series(1, {lines}) AS g, logs, refs
+"""
+
+DROP_ACTIVITY_INDEX = """
+DO $$
+DECLARE index_name text;
+BEGIN
+    SELECT indexname INTO index_name FROM pg_indexes
+    WHERE tablename = 'workflow_log_line' AND indexdef LIKE '%(activity_id)%';
+    IF index_name IS NULL THEN
+        RAISE EXCEPTION 'no index on workflow_log_line.activity_id';
+    END IF;
+    EXECUTE format('DROP INDEX %I', index_name);
+END $$
+"""
+
+# The activities to delete, no longer on any log line: the cost of the
+# foreign key alone, as for most activities deleted in a database.
+UNLINK_PLANNED = """
+UPDATE workflow_log_line SET activity_id = NULL WHERE activity_id IN (
+    SELECT id FROM mail_activity WHERE summary = 'Planned call'
+)
+"""
+
+DELETE_ACTIVITIES = """
+import json, sys, time
+import odoo
+from odoo.modules.registry import Registry
+from odoo.tools import config, split_every
+
+count = int(sys.argv[1])
+config.parse_config(sys.argv[2:])
+registry = Registry(config["db_name"][0])
+with registry.cursor() as cr:
+    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+    Activity = env["mail.activity"]
+    ids = Activity.search(
+        [("res_model", "=", "crm.lead"), ("summary", "=", "Planned call")],
+        order="id", limit=count,
+    ).ids
+    cr.commit()
+    started = time.monotonic()
+    # As Odoo's own code deletes activities (a cleanup job, a deleted record).
+    for batch in split_every(1000, ids):
+        Activity.browse(batch).unlink()
+        cr.commit()
+    wall = time.monotonic() - started
+    cr.execute("SELECT count(*) FROM mail_activity WHERE id = ANY(%s)", [ids])
+    left = cr.fetchone()[0]
+    cr.execute("SELECT to_regclass('workflow_log_line') IS NOT NULL")
+    linked = 0
+    if cr.fetchone()[0]:
+        cr.execute(
+            "SELECT count(*) FROM workflow_log_line WHERE activity_id = ANY(%s)", [ids]
+        )
+        linked = cr.fetchone()[0]
+    print(json.dumps({"wall": wall, "deleted": len(ids) - left, "linked": linked}))
+"""
+
+# The purge as the scheduler runs it, call after call until no old log is
+# left (or ``deadline`` seconds have passed). Every transaction of the job's
+# cursors is timed, from its first query to its commit or rollback; the
+# calling cursor, which holds the job's ir_cron row during a call as Odoo's
+# scheduler does, is not the purge's and is left out.
+PURGE = """
+import json, re, sys, threading, time
+import odoo
+import odoo.sql_db
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+deadline = float(sys.argv[1])
+config.parse_config(sys.argv[2:])
+registry = Registry(config["db_name"][0])
+Cursor = odoo.sql_db.Cursor
+DELETE = re.compile(r'DELETE FROM "?([a-z0-9_]+)')
+# cursor id -> (start, tables deleted from) of its open transaction;
+# spans: (seconds, tables deleted from) of each ended one.
+cr, opened, spans = None, {}, []
+
+def on_query(cursor, query, params, start, delay):
+    _start, tables = opened.setdefault(id(cursor), (start, set()))
+    if match := DELETE.match(query if isinstance(query, str) else ""):
+        tables.add(match[1])
+
+def ending(method):
+    def ended(self):
+        try:
+            return method(self)
+        finally:
+            start, tables = opened.pop(id(self), (None, None))
+            if start is not None and self is not cr:
+                spans.append((time.time() - start, sorted(tables)))
+    return ended
+
+Cursor.commit = ending(Cursor.commit)
+Cursor.rollback = ending(Cursor.rollback)
+threading.current_thread().query_hooks = [on_query]
+# The old logs are 400 days old, the recent ones 10: the retention is 180.
+OLD = "date_start < now() at time zone 'UTC' - interval '200 days'"
+
+def count(query):
+    cr.execute(query)
+    number = cr.fetchone()[0]
+    cr.commit()
+    return number
+
+def lines_of(where):
+    return count("SELECT count(*) FROM workflow_log_line JOIN workflow_log"
+                 f" ON workflow_log.id = log_id WHERE {where}")
+
+with registry.cursor() as cr:
+    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+    cron = env.ref("crm_opportunity_followup.ir_cron_workflow_log_purge")
+    progress = f"SELECT count(*) FROM ir_cron_progress WHERE cron_id = {cron.id}"
+    old_lines, callbacks = lines_of(OLD), count(progress)
+    calls, longest_call = 0, 0.0
+    started = time.monotonic()
+    while (count(f"SELECT count(*) FROM workflow_log WHERE {OLD}")
+           and time.monotonic() - started < deadline):
+        call_started = time.monotonic()
+        cron.method_direct_trigger()
+        cr.commit()
+        calls += 1
+        longest_call = max(longest_call, time.monotonic() - call_started)
+    wall = time.monotonic() - started
+    print(json.dumps({
+        "wall": wall, "calls": calls, "callbacks": count(progress) - callbacks,
+        "transactions": len(spans),
+        "longest": max(spans, default=(0.0, []))[0],
+        "longest_deletes": max(spans, default=(0.0, []))[1],
+        "longest_call": longest_call, "lines": old_lines - lines_of(OLD),
+        "logs_left": count(f"SELECT count(*) FROM workflow_log WHERE {OLD}"),
+        "kept_logs": count(f"SELECT count(*) FROM workflow_log WHERE NOT ({OLD})"),
+        "kept_lines": lines_of(f"NOT ({OLD})"),
+    }))
+"""
+
+# The purge before the batches of lines: one unlink of a batch of old logs,
+# their lines deleted by the cascade, all in one transaction.
+OLD_PURGE = """
+import json, sys, time
+from datetime import timedelta
+import odoo
+from odoo import fields
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+config.parse_config(sys.argv[1:])
+registry = Registry(config["db_name"][0])
+with registry.cursor() as cr:
+    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+    cutoff = fields.Datetime.now() - timedelta(days=200)
+    logs = env["workflow.log"].search([("date_start", "<", cutoff)], limit=1000)
+    cr.execute("SELECT count(*) FROM workflow_log_line WHERE log_id = ANY(%s)",
+               [logs.ids])
+    lines = cr.fetchone()[0]
+    cr.commit()
+    started = time.monotonic()
+    logs.unlink()
+    cr.commit()
+    print(json.dumps({"wall": time.monotonic() - started, "logs": len(logs),
+                      "lines": lines}))
+"""
+
+
 def odoo_options(cluster, addons, database):
     return [
         f"--addons-path={addons}",
@@ -279,28 +513,115 @@ def python(code, *argv):
     return result.stdout
 
 
-def prepare(cluster, addons, size, profile="bench"):
-    psql(cluster, f"DROP DATABASE IF EXISTS {TEMPLATE}")
+def install(cluster, addons, database, modules):
+    """Install ``modules`` in ``database``, created if it does not exist."""
     subprocess.run(
         pgcluster.odoo_command(
-            *odoo_options(cluster, addons, TEMPLATE),
-            f"--init={ADDONS}",
+            *odoo_options(cluster, addons, database),
+            f"--init={modules}",
             "--stop-after-init",
         ),
         check=True,
     )
+
+
+def copy_database(cluster, source, database):
+    psql(cluster, f"DROP DATABASE IF EXISTS {database}")
+    psql(cluster, f"CREATE DATABASE {database} TEMPLATE {source}")
+
+
+def vacuum_analyze(cluster, *databases):
+    for database in databases:
+        psql(cluster, "VACUUM ANALYZE", database=database)
+
+
+def prepare(cluster, addons, size, profile="bench", database=TEMPLATE, modules=ADDONS):
+    psql(cluster, f"DROP DATABASE IF EXISTS {database}")
+    install(cluster, addons, database, modules)
     started = time.monotonic()
-    python(GENERATE, str(size), profile, *odoo_options(cluster, addons, TEMPLATE))
+    python(GENERATE, str(size), profile, *odoo_options(cluster, addons, database))
     # As autovacuum would, before the plans and the runs are measured.
-    psql(cluster, "VACUUM ANALYZE", database=TEMPLATE)
+    vacuum_analyze(cluster, database)
     print(f"  generated {size} opportunities in {time.monotonic() - started:.0f} s")
 
 
 def measure(cluster, addons, contender):
     database = f"bench_{contender}"
-    psql(cluster, f"DROP DATABASE IF EXISTS {database}")
-    psql(cluster, f"CREATE DATABASE {database} TEMPLATE {TEMPLATE}")
+    copy_database(cluster, TEMPLATE, database)
     return json.loads(python(RUN, contender, *odoo_options(cluster, addons, database)))
+
+
+def bench_deletion(cluster, addons, count, unindexed):
+    """Delete ``count`` activities with and without the addon and its log."""
+    crm, addon, unlinked, bare = (
+        f"bench_deletion_{name}" for name in ("crm", "addon", "unlinked", "bare")
+    )
+    print(f"== activity deletion: {count} activities, {LOG_LINE_COUNT} log lines")
+    prepare(cluster, addons, count, profile="deletion", database=crm, modules="crm")
+    copy_database(cluster, crm, addon)
+    install(cluster, addons, addon, pgcluster.MODULE)
+    started = time.monotonic()
+    lines = LOG_LINES.format(logs=20, lines=LOG_LINE_COUNT, days=1)
+    psql(cluster, lines, database=addon)
+    vacuum_analyze(cluster, crm, addon)
+    print(f"  inserted the log lines in {time.monotonic() - started:.0f} s")
+    copy_database(cluster, addon, unlinked)
+    psql(cluster, UNLINK_PLANNED, database=unlinked)
+    vacuum_analyze(cluster, unlinked)
+    copy_database(cluster, addon, bare)
+    psql(cluster, DROP_ACTIVITY_INDEX, database=bare)
+    cases = {
+        "crm only": (crm, count, DELETION_ROUNDS),
+        f"crm + addon, {LOG_LINE_COUNT:,} log lines": (addon, count, DELETION_ROUNDS),
+        "same, no log line on those activities": (unlinked, count, DELETION_ROUNDS),
+        "same as 2nd, activity_id index dropped": (bare, unindexed, 1),
+    }
+    runs = {name: [] for name in cases}
+    # Round after round, each run on a fresh copy: a second of work is as
+    # noisy as what it measures, the median of the rounds is reported.
+    for round_ in range(DELETION_ROUNDS):
+        for name, (database, number, rounds) in cases.items():
+            if round_ >= rounds:
+                continue
+            copy_database(cluster, database, "bench_deletion_run")
+            options = odoo_options(cluster, addons, "bench_deletion_run")
+            run = json.loads(python(DELETE_ACTIVITIES, str(number), *options))
+            runs[name].append(run)
+            print(f"  {name}: {run}")
+    rows = {}
+    for name, name_runs in runs.items():
+        walls = sorted(run["wall"] for run in name_runs)
+        median = walls[len(walls) // 2]
+        rows[name] = dict(
+            next(run for run in name_runs if run["wall"] == median), walls=walls
+        )
+    print_deletion_table(rows)
+    return rows
+
+
+def bench_purge(cluster, addons, logs):
+    """The purge of ``logs`` old logs holding LOG_LINE_COUNT lines, by the
+    scheduler; and one batch of the purge before it, on a copy."""
+    database, copy = "bench_purge", "bench_purge_old"
+    print(f"== purge: {logs} old logs, {LOG_LINE_COUNT} lines")
+    psql(cluster, f"DROP DATABASE IF EXISTS {database}")
+    install(cluster, addons, database, pgcluster.MODULE)
+    started = time.monotonic()
+    old = LOG_LINES.format(logs=logs, lines=LOG_LINE_COUNT, days=400)
+    psql(cluster, old, database=database)
+    # Recent logs, which the purge keeps.
+    recent = LOG_LINES.format(logs=1000, lines=10000, days=10)
+    psql(cluster, recent, database=database)
+    vacuum_analyze(cluster, database)
+    print(f"  inserted the logs in {time.monotonic() - started:.0f} s")
+    copy_database(cluster, database, copy)
+    options = odoo_options(cluster, addons, database)
+    rows = {"cron": json.loads(python(PURGE, str(PURGE_DEADLINE), *options))}
+    print(f"  cron: {rows['cron']}")
+    rows["old"] = json.loads(python(OLD_PURGE, *odoo_options(cluster, addons, copy)))
+    print(f"  old: {rows['old']}")
+    print_purge_table(logs, rows)
+    return rows
 
 
 def oca_installed():
@@ -321,6 +642,20 @@ def main():
         help="skip the automation rule and the loop above this size",
     )
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument(
+        "--deletion",
+        action="store_true",
+        help="time deleting activities with and without the addon's log",
+    )
+    parser.add_argument(
+        "--purge", action="store_true", help="time the log purge as the cron runs it"
+    )
+    parser.add_argument(
+        "--purge-logs",
+        type=int,
+        default=100000,
+        help=f"old logs holding the purge's {LOG_LINE_COUNT} lines",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
     results = {}
@@ -346,6 +681,12 @@ def main():
             print("== EXPLAIN ANALYZE of the detect query at N = 100000")
             prepare(cluster, addons, 100000, profile="explain")
             print(python(EXPLAIN, *odoo_options(cluster, addons, TEMPLATE)))
+        if args.deletion:
+            results["deletion"] = bench_deletion(
+                cluster, addons, DELETION_COUNT, UNINDEXED_COUNT
+            )
+        if args.purge:
+            results["purge"] = bench_purge(cluster, addons, args.purge_logs)
     if {10000, 50000} <= set(results):
         per_10k = per_activity(results[10000]["addon"])
         per_50k = per_activity(results[50000]["addon"])
@@ -379,6 +720,53 @@ def print_table(size, rows):
             f"| {row['created']} | {row['duplicates']} | {row['mails']} "
             f"| {row['restamped']} | {ratio:.1f}x |"
         )
+    print()
+
+
+def print_deletion_table(rows):
+    base = rows["crm only"]
+    print(
+        "\n| activity deletion | activities | wall s (median) | runs s | ms/activity "
+        "| vs crm only | still linked |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, row in rows.items():
+        ratio = per_deleted(row) / per_deleted(base)
+        walls = ", ".join(f"{wall:.2f}" for wall in row["walls"])
+        print(
+            f"| {name} | {row['deleted']} | {row['wall']:.2f} | {walls} "
+            f"| {per_deleted(row):.3f} | {ratio:.2f}x | {row['linked']} |"
+        )
+    print()
+
+
+def per_deleted(row):
+    return row["wall"] * 1000 / max(row["deleted"], 1)
+
+
+def print_purge_table(logs, rows):
+    cron, old = rows["cron"], rows["old"]
+    print(
+        f"\n| purge of {logs:,} old logs, {LOG_LINE_COUNT:,} lines | wall s | calls "
+        "| callbacks | transactions | longest transaction s (deletes from) "
+        "| longest call s "
+        "| lines deleted | lines/s | old logs left | recent logs, lines kept |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"| the cron, lines in batches | {cron['wall']:.1f} | {cron['calls']} "
+        f"| {cron['callbacks']} | {cron['transactions']} | {cron['longest']:.2f} "
+        f"({', '.join(cron['longest_deletes']) or 'nothing'}) "
+        f"| {cron['longest_call']:.1f} | {cron['lines']} "
+        f"| {cron['lines'] / max(cron['wall'], 1e-9):.0f} | {cron['logs_left']} "
+        f"| {cron['kept_logs']}, {cron['kept_lines']} |"
+    )
+    print(
+        f"| before: one unlink of {old['logs']} logs | {old['wall']:.1f} | - | - | 1 "
+        f"| {old['wall']:.2f} (workflow_log, its lines by cascade) | - "
+        f"| {old['lines']} "
+        f"| {old['lines'] / max(old['wall'], 1e-9):.0f} | - | - |"
+    )
     print()
 
 
