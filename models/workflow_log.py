@@ -62,6 +62,8 @@ class WorkflowLog(models.Model):
         "workflow.log",
         string="Confirmed By Run",
         readonly=True,
+        # Indexed: deleting logs (the purge) sets it to null on the others.
+        index="btree_not_null",
         help="The run that scheduled the activities of this preview.",
     )
     filter_user_id = fields.Many2one(
@@ -482,8 +484,10 @@ class WorkflowLog(models.Model):
                 [("log_id", "in", logs.ids)], limit=PURGE_LINE_BATCH
             ):
                 lines.unlink()
-                if in_cron:
-                    self.env["ir.cron"]._commit_progress(0)
+                if in_cron and not self.env["ir.cron"]._commit_progress(
+                    len(lines), remaining=self.search_count(domain)
+                ):
+                    return
             logs.unlink()
             if in_cron and not self.env["ir.cron"]._commit_progress(
                 len(logs), remaining=self.search_count(domain)

@@ -25,11 +25,14 @@ class WorkflowLogLine(models.Model):
     # The opportunity's company, copied at creation (not a stored related
     # field, which would cost an UPDATE per batch of lines): the multi-company
     # rule filters on it, so a line never shows outside its company.
-    company_id = fields.Many2one("res.company", readonly=True, index=True)
+    company_id = fields.Many2one("res.company", readonly=True)
     lead_id = fields.Many2one(
         "crm.lead", string="Opportunity", readonly=True, index=True, ondelete="set null"
     )
-    outcome = fields.Selection(OUTCOMES, required=True, readonly=True, index=True)
+    # Not indexed, like company_id: every query on lines filters on a log, an
+    # opportunity or an assignee first, and each index on this big table is
+    # one more entry to write whenever an activity's deletion updates a line.
+    outcome = fields.Selection(OUTCOMES, required=True, readonly=True)
     # Indexed: every activity deleted anywhere in the database (cancelled, on a
     # deleted record, Odoo's cleanup of old overdue ones) sets its lines' link
     # to null, which without an index scans the whole line table.

@@ -152,6 +152,30 @@ with registry.cursor() as cr:
     cr.execute("ANALYZE")
 """
 
+# --features: every people's-time feature on (working-day deadlines are on
+# by default): a daily cap a little under what each salesperson would get, one
+# stage with its own threshold, and 2 % of the stale opportunities paused.
+FEATURES = """
+import sys
+import odoo
+from odoo.modules.registry import Registry
+from odoo.tools import SQL, config
+
+config.parse_config(sys.argv[1:])
+registry = Registry(config["db_name"][0])
+with registry.cursor() as cr:
+    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+    icp = env["ir.config_parameter"]
+    icp.set_param("crm_opportunity_followup.daily_cap", "450")
+    stage = env["crm.stage"].search([("is_won", "=", False)], limit=1)
+    stage.followup_stale_days = 10
+    env.flush_all()
+    cr.execute(SQL(
+        "UPDATE crm_lead SET followup_paused_until = now() + interval '30 days'"
+        " WHERE name LIKE %s AND id %% 50 = 0", "%(stale)",
+    ))
+"""
+
 RUN = """
 import json, resource, sys, time
 import odoo
@@ -643,6 +667,12 @@ def main():
     )
     parser.add_argument("--explain", action="store_true")
     parser.add_argument(
+        "--features",
+        action="store_true",
+        help="daily cap, a stage's own threshold and paused deals on (working days "
+        "are on by default)",
+    )
+    parser.add_argument(
         "--deletion",
         action="store_true",
         help="time deleting activities with and without the addon's log",
@@ -661,8 +691,10 @@ def main():
     results = {}
     with pgcluster.throwaway_cluster() as cluster, pgcluster.addons_path() as addons:
         for size in sizes:
-            print(f"== N = {size}")
+            print(f"== N = {size}" + (" (all features on)" if args.features else ""))
             prepare(cluster, addons, size)
+            if args.features:
+                python(FEATURES, *odoo_options(cluster, addons, TEMPLATE))
             rows = {}
             for contender in ("addon", "automation", "loop", "oca"):
                 if contender == "oca" and not oca_installed():
