@@ -9,7 +9,7 @@ N ?= 10000
 SERVE ?=
 UPDATE ?=
 
-.PHONY: help test lint demo serve demo-clean kill-test bench screenshots
+.PHONY: help test lint demo serve demo-clean kill-test cron-test bench screenshots
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +31,9 @@ demo-clean:  ## stop and remove the demo cluster (.local/pg)
 
 kill-test:  ## kill a run mid-way, rerun, check the counts
 	$(PYTHON) tools/kill_rerun.py
+
+cron-test:  ## the daily job on a --workers 2 server, --limit-time-real-cron 20, 20,000 opportunities (N=..., CRON_ARGS=--kill-variant)
+	$(PYTHON) tools/cron_workers.py $(if $(filter command line,$(origin N)),--leads $(N)) $(CRON_ARGS)
 
 bench:  ## this addon against Odoo's automation rule and a per-record loop
 	$(PYTHON) tools/bench.py --sizes $(N)
