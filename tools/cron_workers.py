@@ -292,13 +292,16 @@ def wait_done(cluster, job_id, server, args, started, timeline):
         if args.nudge and now - last_nudge >= args.nudge:
             nudge(cluster)
             last_nudge = now
+        # Read before the logs: the scheduler moves nextcall after the job's
+        # last commit, so a log still running after that was given up.
+        later = given_up(cluster, job_id)
         logs, activities, calls = state(cluster, job_id)
         if activities != (timeline[-1][1] if timeline else 0):
             timeline.append((now - started, activities))
         states = [log[1] for log in logs]
         if "done" in states and "running" not in states:
             return now - started
-        if "running" in states and given_up(cluster, job_id):
+        if "running" in states and later:
             print(
                 f"   {now - started:5.0f} s: the scheduler gave the job up until"
                 " its next day, its run unfinished: stop waiting"
@@ -571,8 +574,9 @@ def run(cluster, addons, args):
     with open(errfile, errors="replace") as file:
         last = ([line.strip() for line in file if line.strip()] or ["-"])[-1]
     print(
-        "   the master started the long-polling process"
-        f" {seen['respawns']} times; the server's last line on stderr: {last[:200]}"
+        f"   the master checked its registries to spawn a process {seen['respawns']}"
+        " times (with HTTP, mostly the long-polling process, started again"
+        f" whenever it dies); the server's last line on stderr: {last[:200]}"
     )
     if args.expect_kill:
         check("a worker was killed in the middle of the job", busy_kills)
