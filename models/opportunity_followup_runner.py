@@ -153,6 +153,12 @@ class OpportunityFollowupRunner(models.AbstractModel):
         ``ir.cron`` counts it (and deactivates a job failing every day).
         """
         in_cron = bool(self.env.context.get("cron_id"))
+        # The scheduler calls a job again and again within one round of 10 s.
+        # A call that starts with that time spent ends the round at once, with
+        # work left: the scheduler then starts a new round. Even one chunk more
+        # could outlast a short limit_time_real_cron.
+        if self._commit_progress(0, remaining=1) <= 0:
+            return
         companies = self.env["res.company"].search([("active", "=", True)], order="id")
         failed = []
         for company in companies:

@@ -125,31 +125,37 @@ class TestRealCron(TransactionCase):
         self.assertEqual((state, error), ("failed", "drafting exploded"))
 
     def test_time_budget_then_resume(self):
-        """Each call stops once the budget is spent; the scheduler calls
-        again and the same run resumes until it is done."""
+        """A call stops once the budget is spent; a call that starts with it
+        spent ends the scheduler's round; the next round resumes the same run
+        until it is done."""
         self.patch(self.Runner, "_chunk_size", 2)
         IrCron = type(self.env["ir.cron"])
         commit_progress = IrCron._commit_progress
         seen = []
 
+        spent_rounds = set()
+
         def spent(cron, processed=0, **kwargs):
             commit_progress(cron, processed, **kwargs)
-            seen.append(self._cron_logs()[-1][0])
-            return 0.0  # no time left after any chunk
+            # A round's time is spent by its first chunk, for the rest of it.
+            this_round = cron.env.context["cron_end_time"]
+            if processed:
+                seen.append(self._cron_logs()[-1][0])
+                spent_rounds.add(this_round)
+            return 0.0 if this_round in spent_rounds else 10.0
 
         self.patch(IrCron, "_commit_progress", spent)
-        self._trigger()
+        rounds = 0
+        while not self._cron_logs() or self._cron_logs()[-1][0] == "running":
+            self.assertLess(rounds, 10, "the run never ends")
+            self._trigger()
+            rounds += 1
         self.assertEqual(self._cron_logs(), [("done", 6, 6, 0)])
         self.assertEqual(self._open_followups(), dict.fromkeys(self.lead_ids, 1))
         # Between the calls the run was left running, never interrupted.
         self.assertIn("running", seen)
-        [(calls,)] = self._read(
-            SQL(
-                "SELECT count(*) FROM ir_cron_progress WHERE cron_id = %s",
-                self.cron_id,
-            )
-        )
-        self.assertGreaterEqual(calls, 3)
+        # One chunk of 2 per round: each round ended at the call after it.
+        self.assertEqual(rounds, 3)
 
     def test_eligibility_decided_per_chunk(self):
         """A salesperson plans a call on an opportunity while earlier chunks
@@ -324,8 +330,12 @@ class TestTransactions(FollowupCase):
         other = self._opportunity("Other Stale Deal", days=20)
         Runner = type(self.Runner)
         self.patch(Runner, "_chunk_size", 1)
-        # The cron's budget is spent after every chunk.
-        self.patch(Runner, "_commit_progress", lambda runner, *args, **kw: 0.0)
+        # The cron's budget is spent after every chunk (not when a call starts).
+        self.patch(
+            Runner,
+            "_commit_progress",
+            lambda runner, processed, remaining=None: 0.0 if processed else 10.0,
+        )
         self._run_cron()
         log = self.env["workflow.log"].search([("trigger", "=", "cron")])
         self.assertRecordValues(
