@@ -3,7 +3,7 @@ from collections import defaultdict
 from markupsafe import Markup
 
 from odoo import api, models
-from odoo.tools import format_date
+from odoo.tools import format_date, html_sanitize
 
 # How many completed activities the drafted message mentions.
 HISTORY_SIZE = 3
@@ -177,7 +177,8 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 texts.update(dict.fromkeys(lead_ids, (None, warning)))
                 continue
             texts.update(
-                (lead_id, (Markup(rendered[lead_id]), None)) for lead_id in lead_ids
+                (lead_id, (Markup(html_sanitize(rendered[lead_id])), None))
+                for lead_id in lead_ids
             )
         return texts
 

@@ -30,14 +30,21 @@ class ResUsers(models.Model):
         tz = pytz.timezone(self.tz or calendar.tz or "UTC")
         resource = self.resource_ids.filtered(lambda r: r.company_id == company)[:1]
         start = tz.localize(datetime.combine(today + timedelta(days=1), time.min))
-        end = start + timedelta(days=HORIZON_DAYS)
-        # Sudo: the assignee's time off is read to plan around it, not shown.
-        intervals = calendar.sudo()._work_intervals_batch(
-            start, end, resources=resource.sudo(), tz=tz
-        )
-        own_days = sorted(
-            {begin.date() for begin, _end, _meta in intervals[resource.id]}
-        )
+        # Two weeks and more are read only when the first ones are not enough:
+        # planning the calendar's days costs more the further it looks.
+        for horizon_days in (days * 2 + 14, HORIZON_DAYS):
+            # Sudo: the assignee's time off is read to plan around it, not shown.
+            intervals = calendar.sudo()._work_intervals_batch(
+                start,
+                start + timedelta(days=horizon_days),
+                resources=resource.sudo(),
+                tz=tz,
+            )
+            own_days = sorted(
+                {begin.date() for begin, _end, _meta in intervals[resource.id]}
+            )
+            if len(own_days) >= days:
+                break
         if len(own_days) < days:
             return today + timedelta(days=days), self.env._(
                 "%(user)s has no working day in the next %(horizon)s days: due in "

@@ -46,7 +46,9 @@ class WorkflowLogLine(models.Model):
     days_stale = fields.Integer(readonly=True)
     # Expected revenue x probability when it was considered: the priority.
     prorated_revenue = fields.Float(readonly=True)
-    note = fields.Html(string="Drafted Message", readonly=True, sanitize=True)
+    # Written by the runner only (users never write lines), from escaped values
+    # and the sanitized wording of a stage's template: not sanitized again.
+    note = fields.Html(string="Drafted Message", readonly=True, sanitize=False)
     warning = fields.Char(readonly=True)
     reason = fields.Text(readonly=True)
     date = fields.Datetime(related="log_id.date_start")
