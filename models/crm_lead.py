@@ -86,7 +86,9 @@ class CrmLead(models.Model):
     @api.depends("write_date")
     def _compute_followup_days_stale(self):
         clock = self.env["res.config.settings"]._followup_settings()["clock"]
-        last = self._followup_last_work_dates(clock)
+        # An opportunity being created (a form's onchange) has no history yet.
+        saved = self.filtered("write_date")
+        last = saved._followup_last_work_dates(clock)
         now = fields.Datetime.now()
         for lead in self:
             today = lead._followup_today(now)

@@ -57,6 +57,15 @@ class TestStaleClock(FollowupCase):
         self.assertIn("16 days", activity.note)
         self.assertEqual(self.lead.followup_days_stale, 16)
 
+    def test_days_without_work_of_a_new_opportunity(self):
+        """A form being filled in (no record yet) has no stale days, no crash."""
+        draft = (
+            self.env["crm.lead"]
+            .with_user(self.salesperson)
+            .new({"name": "Being typed", "type": "opportunity"})
+        )
+        self.assertEqual(draft.followup_days_stale, 0)
+
     def test_note_and_customer_email_count(self):
         other = self._opportunity("Initech Upgrade", days=20)
         # As the chatter posts them (message_type "comment").
