@@ -9,6 +9,18 @@ from odoo.tools import format_date, html_sanitize
 HISTORY_SIZE = 3
 
 
+class _Memo(dict):
+    """A dict that computes a missing value once, from its key."""
+
+    def __init__(self, compute):
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key):
+        value = self[key] = self._compute(key)
+        return value
+
+
 class OpportunityFollowupMessage(models.AbstractModel):
     """The re-engagement message drafted for a stale opportunity: the
     summary and the note of its activity, in its assignee's language.
@@ -40,6 +52,21 @@ class OpportunityFollowupMessage(models.AbstractModel):
             for lead in leads
         }
         stage_texts = self._stage_template_texts(leads, langs)
+        # A chunk's opportunities share few languages, days and activity
+        # types: each is formatted or translated once.
+        dates = _Memo(
+            lambda key: format_date(
+                self.with_context(lang=key[0]).env, key[1], lang_code=key[0]
+            )
+        )
+        type_names = _Memo(
+            lambda key: (
+                self.env["mail.activity.type"]
+                .browse(key[1])
+                .with_context(lang=key[0])
+                .name
+            )
+        )
         drafts = {}
         for lead in leads:
             assignee, lang = assignees[lead.id], langs[lead.id]
@@ -58,7 +85,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 "%(date)s). Stage: %(stage)s.",
                 name=lead.name,
                 days=days,
-                date=format_date(env, last_update, lang_code=lang),
+                date=dates[lang, last_update],
                 stage=lead_lang.stage_id.name or env._("none"),
             )
             note += body
@@ -67,7 +94,8 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 note += Markup("<p>%s</p><ul>%s</ul>") % (
                     env._("Completed so far:"),
                     Markup().join(
-                        Markup("<li>%s</li>") % self._history_item(env, lang, activity)
+                        Markup("<li>%s</li>")
+                        % self._history_item(env, lang, activity, dates, type_names)
                         for activity in done
                     ),
                 )
@@ -89,11 +117,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
         return drafts
 
     @api.model
-    def _history_item(self, env, lang, activity):
-        kind = activity.with_context(lang=lang).activity_type_id.name or env._(
-            "Activity"
-        )
-        date = format_date(env, activity.date_done, lang_code=lang)
+    def _history_item(self, env, lang, activity, dates, type_names):
+        kind = type_names[lang, activity.activity_type_id.id] or env._("Activity")
+        date = dates[lang, activity.date_done]
         if activity.summary:
             return env._(
                 "%(date)s: %(type)s (%(summary)s)",
