@@ -6,5 +6,6 @@ from . import workflow_log
 from . import workflow_log_line
 from . import opportunity_followup_message
 from . import opportunity_followup_runner
+from . import res_company
 from . import res_config_settings
 from . import res_users

@@ -143,8 +143,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
     @api.model
     def _cron_run_followup(self):
-        """The daily scheduled action: one run per company, in that company's
-        timezone, within the cron's time budget.
+        """The daily scheduled action: one run per company switched on in the
+        settings, in that company's timezone, within the cron's time budget.
 
         When the budget is spent, the run's log stays *running* and the
         scheduler calls again at once: the next call resumes that run where it
@@ -159,7 +159,10 @@ class OpportunityFollowupRunner(models.AbstractModel):
         # could outlast a short limit_time_real_cron.
         if self._commit_progress(0, remaining=1) <= 0:
             return
-        companies = self.env["res.company"].search([("active", "=", True)], order="id")
+        # Each company decides: only those switched on in the settings.
+        companies = self.env["res.company"].search(
+            [("active", "=", True), ("followup_active", "=", True)], order="id"
+        )
         failed = []
         for company in companies:
             runner = self.with_company(company).with_context(

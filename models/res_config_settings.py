@@ -1,4 +1,7 @@
 import logging
+from datetime import datetime, time, timedelta
+
+import pytz
 
 from odoo import api, fields, models
 
@@ -13,6 +16,10 @@ from .followup_const import (
 )
 
 _logger = logging.getLogger(__name__)
+
+# The hour of the daily run, in the company's timezone, when it is switched
+# on: before the working day starts.
+FOLLOWUP_RUN_HOUR = 6
 
 
 class ResConfigSettings(models.TransientModel):
@@ -86,10 +93,16 @@ class ResConfigSettings(models.TransientModel):
         help="At most this many new re-engagements per salesperson and run; the "
         "others are deferred and come first next time. 0: no cap.",
     )
-    followup_cron_active = fields.Boolean(
-        string="Daily Follow-up",
-        compute="_compute_followup_cron_active",
-        inverse="_inverse_followup_cron_active",
+    # The main switch, per company (see res.company.followup_active).
+    followup_active = fields.Boolean(
+        related="company_id.followup_active", readonly=False
+    )
+    followup_next_run = fields.Datetime(
+        string="Next Run",
+        compute="_compute_followup_next_run",
+        readonly=False,
+        store=True,
+        help="When the daily job runs next; then every day at that hour.",
     )
 
     _followup_stale_days_range = models.Constraint(
@@ -195,27 +208,59 @@ class ResConfigSettings(models.TransientModel):
         icp.set_param(
             PARAM_PREFIX + "calendar_days", not self.followup_deadline_working_days
         )
+        self._followup_set_cron()
         return res
 
     def _followup_cron(self):
-        # The cron is a technical record; sales managers switch it on and off
-        # from here without needing the Settings administrator rights.
+        # The cron is a technical record, switched on and off from here.
         cron = self.env.ref(
             "crm_opportunity_followup.ir_cron_opportunity_followup",
             raise_if_not_found=False,
         )
         return (cron or self.env["ir.cron"]).sudo()
 
-    @api.depends("company_id")
-    def _compute_followup_cron_active(self):
-        for settings in self:
-            settings.followup_cron_active = bool(self._followup_cron().active)
-
-    def _inverse_followup_cron_active(self):
+    @api.depends("followup_active")
+    def _compute_followup_next_run(self):
         cron = self._followup_cron()
+        now = fields.Datetime.now()
         for settings in self:
-            if cron and cron.active != settings.followup_cron_active:
-                cron.active = settings.followup_cron_active
+            if not settings.followup_active:
+                settings.followup_next_run = False
+            elif cron.active and cron.nextcall and cron.nextcall > now:
+                settings.followup_next_run = cron.nextcall
+            else:
+                settings.followup_next_run = settings._followup_next_morning(now)
+
+    def _followup_next_morning(self, now):
+        """The next FOLLOWUP_RUN_HOUR o'clock where the company is (naive
+        UTC): a run before the working day starts."""
+        tz = self.env["crm.lead"]._followup_tz(self.company_id)
+        local = pytz.utc.localize(now).astimezone(tz)
+        morning = tz.localize(datetime.combine(local.date(), time(FOLLOWUP_RUN_HOUR)))
+        if morning <= local:
+            morning = tz.localize(
+                datetime.combine(
+                    local.date() + timedelta(days=1), time(FOLLOWUP_RUN_HOUR)
+                )
+            )
+        return morning.astimezone(pytz.utc).replace(tzinfo=None)
+
+    def _followup_set_cron(self):
+        """The daily job runs while any company is switched on, next at the
+        hour chosen here."""
+        cron = self._followup_cron()
+        if not cron:
+            return
+        active = bool(
+            self.env["res.company"]
+            .sudo()
+            .search_count([("followup_active", "=", True)], limit=1)
+        )
+        vals = {"active": active}
+        if active and self.followup_active and self.followup_next_run:
+            vals["nextcall"] = self.followup_next_run
+        if any(cron[key] != value for key, value in vals.items()):
+            cron.write(vals)
 
     def action_run_followup(self):
         """The *Run follow-up* button: save the settings, then run with them."""

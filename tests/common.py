@@ -44,6 +44,9 @@ class FollowupCase(TransactionCase):
         cls.email_type = cls.env.ref("mail.mail_activity_data_email")
         cls.odoobot = cls.env.ref("base.user_root")
         cls.cron = cls.env.ref("crm_opportunity_followup.ir_cron_opportunity_followup")
+        # The daily job runs the companies switched on in the settings (off at
+        # install: see TestOptIn).
+        cls.env.company.followup_active = True
         cls.Runner = cls.env["opportunity.followup.runner"]
         cls.Activity = cls.env["mail.activity"]
         # Opportunities that crm's own data may hold must not blur the counts.

@@ -63,6 +63,13 @@ class TestRealCron(TransactionCase):
             "crm_opportunity_followup.ir_cron_opportunity_followup"
         ).id
         self.lead_ids = commit_stale_leads(self.registry, "Cron", 6)
+        # Switched on, as an administrator does in the settings.
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env.ref("base.main_company")
+            cron = env["ir.cron"].browse(self.cron_id)
+            self.switched = company.followup_active, cron.active
+            company.followup_active = cron.active = True
         self.addCleanup(self._cleanup)
 
     def _cleanup(self):
@@ -71,8 +78,13 @@ class TestRealCron(TransactionCase):
             env["workflow.log"].search([("trigger", "=", "cron")]).unlink()
             env["crm.lead"].browse(self.lead_ids).unlink()
             env["ir.cron.progress"].search([("cron_id", "=", self.cron_id)]).unlink()
+            env.ref("base.main_company").followup_active = self.switched[0]
             env["ir.cron"].browse(self.cron_id).write(
-                {"failure_count": 0, "first_failure_date": False, "active": True}
+                {
+                    "failure_count": 0,
+                    "first_failure_date": False,
+                    "active": self.switched[1],
+                }
             )
 
     def _trigger(self):

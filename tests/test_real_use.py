@@ -357,9 +357,9 @@ class TestSettings(FollowupCase):
     def test_missing_cron_does_not_break_the_settings(self):
         self.env.ref("crm_opportunity_followup.ir_cron_opportunity_followup").unlink()
         form = Form(self.env["res.config.settings"].with_user(self._admin()))
-        self.assertFalse(form.followup_cron_active)
-        form.followup_cron_active = True
+        form.followup_active = True
         form.save().execute()
+        self.assertTrue(self.env.company.followup_active)
 
     def test_run_button_keeps_the_reload_of_saving(self):
         """Saved, run, and the settings view reloaded after the notification."""

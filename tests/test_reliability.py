@@ -77,7 +77,8 @@ class TestReliability(FollowupCase):
         self.assertFalse(self._followups(lead_b))
         with self.assertRaises(AccessError):
             self.Runner.with_user(self.manager).run(lead_ids=lead_b.ids)
-        # The cron runs every company, one log each.
+        # The cron runs every company switched on, one log each.
+        company_b.followup_active = True
         self.env.ref(
             "crm_opportunity_followup.ir_cron_opportunity_followup"
         ).ir_actions_server_id.run()

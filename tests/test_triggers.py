@@ -1,3 +1,6 @@
+from freezegun import freeze_time
+
+from odoo import Command, fields
 from odoo.tests import Form, new_test_user
 
 from .common import FollowupCase
@@ -50,12 +53,12 @@ class TestTriggers(FollowupCase):
         self.assertEqual(form.followup_deadline_days, 2)
         self.assertEqual(form.followup_overdue_threshold, 20)
         self.assertEqual(form.followup_activity_type_id, self.call_type)
-        self.assertTrue(form.followup_cron_active)
+        self.assertTrue(form.followup_active)
         form.followup_stale_days = 21
         form.followup_deadline_days = 4
         form.followup_overdue_threshold = 7
         form.followup_activity_type_id = self.email_type
-        form.followup_cron_active = False
+        form.followup_active = False
         self.assertTrue(form.followup_send_digest)
         form.followup_send_digest = False
         form.save().execute()
@@ -75,6 +78,7 @@ class TestTriggers(FollowupCase):
                 "working_days": True,
             },
         )
+        self.assertFalse(self.env.company.followup_active)
         self.assertFalse(self.cron.active)
 
     def test_list_server_action(self):
@@ -89,3 +93,88 @@ class TestTriggers(FollowupCase):
         self.assertEqual(self._last_log().trigger, "server_action")
         self.assertTrue(self._followups(self.stale))
         self.assertFalse(self._followups(self.stale_2))
+
+
+class TestOptIn(FollowupCase):
+    """Nothing happens before the administrator decides: the daily job ships
+    off, each company switches its own on, a direct run works regardless."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.company.followup_active = False
+        cls.env.company.resource_calendar_id.tz = "Europe/Brussels"
+        cls.stale = cls._opportunity("Quiet Deal", days=30)
+        cls.company_b = cls.env["res.company"].create({"name": "Company B"})
+        cls.team_b = cls.env["crm.team"].create(
+            {"name": "Team B", "company_id": cls.company_b.id}
+        )
+        cls.salesperson.company_ids = [Command.link(cls.company_b.id)]
+        cls.stale_b = cls._opportunity(
+            "B's Quiet Deal",
+            days=30,
+            company_id=cls.company_b.id,
+            team_id=cls.team_b.id,
+        )
+
+    def test_installing_books_nothing_until_switched_on(self):
+        self.assertFalse(self.cron.active)
+        self.assertFalse(self.env.company.followup_active)
+        self.assertFalse(self._run_cron())
+        self.assertFalse(self._followups(self.stale | self.stale_b))
+
+        with freeze_time("2026-12-02 10:00:00"):  # 11:00 in Brussels
+            form = Form(self.env["res.config.settings"].with_user(self._admin()))
+            self.assertFalse(form.followup_next_run)
+            form.followup_active = True
+            # Tomorrow, 6:00 in the company's timezone (5:00 UTC).
+            self.assertEqual(
+                form.followup_next_run, fields.Datetime.to_datetime("2026-12-03 05:00")
+            )
+            form.save().execute()
+        self.assertTrue(self.env.company.followup_active)
+        self.assertTrue(self.cron.active)
+        self.assertEqual(
+            self.cron.nextcall, fields.Datetime.to_datetime("2026-12-03 05:00")
+        )
+
+        log = self._run_cron()
+        self.assertEqual(log.scheduled_count, 1)
+        self.assertTrue(self._followups(self.stale))
+        # Company B did not switch it on: its opportunity is left alone.
+        self.assertFalse(self._followups(self.stale_b))
+
+    def test_next_run_is_changeable(self):
+        admin = self._admin()
+        form = Form(self.env["res.config.settings"].with_user(admin))
+        form.followup_active = True
+        form.followup_next_run = fields.Datetime.to_datetime("2030-01-07 04:30")
+        form.save().execute()
+        self.assertEqual(
+            self.cron.nextcall, fields.Datetime.to_datetime("2030-01-07 04:30")
+        )
+        form = Form(self.env["res.config.settings"].with_user(admin))
+        self.assertEqual(
+            form.followup_next_run, fields.Datetime.to_datetime("2030-01-07 04:30")
+        )
+        # Switched off again: the job stops, no company being on.
+        form.followup_active = False
+        form.save().execute()
+        self.assertFalse(self.cron.active)
+
+    def test_direct_run_works_whatever_the_switch(self):
+        result = self.Runner.with_user(self.manager).run()
+        self.assertEqual(result["counts"]["scheduled"], 1)
+        self.assertTrue(self._followups(self.stale))
+
+    def test_upgrade_keeps_a_running_job_on(self):
+        """From 19.0.1.1.0, where the job ran for every company once installed."""
+        self.cron.active = True
+        self.env["res.company"]._followup_migrate_switch()
+        self.assertTrue(self.env.company.followup_active)
+        self.assertTrue(self.company_b.followup_active)
+
+    def test_upgrade_leaves_a_stopped_job_off(self):
+        self.env["res.company"]._followup_migrate_switch()
+        self.assertFalse(self.env.company.followup_active)
+        self.assertFalse(self.company_b.followup_active)

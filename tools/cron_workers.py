@@ -167,6 +167,8 @@ def make_due(cluster, job_id):
         " RETURNING cron_name",
         job_id,
     )
+    # Switched on, as an administrator does in the settings.
+    query(cluster, "UPDATE res_company SET followup_active = true")
     query(
         cluster,
         "UPDATE ir_cron SET active = true, failure_count = 0,"

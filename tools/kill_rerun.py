@@ -74,6 +74,8 @@ with registry.cursor() as cr:
     cr.execute(SQL(
         "UPDATE crm_lead SET write_date = now() at time zone 'UTC' - interval '30 days'"
         " WHERE name LIKE %s", "Killed run %"))
+    # Switched on, as an administrator does in the settings.
+    env.company.followup_active = True
 """
 
 

@@ -8,6 +8,11 @@ registry.category("web_tour.tours").add("crm_opportunity_followup_settings_tour"
             run: "click",
         },
         {
+            content: "Confirm: it books activities for the whole pipeline",
+            trigger: ".modal-footer .btn-primary",
+            run: "click",
+        },
+        {
             content: "The run's outcome shows in a notification",
             trigger: ".o_notification:contains('Found 2 stale opportunities')",
         },
