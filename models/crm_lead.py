@@ -17,12 +17,16 @@ class CrmLead(models.Model):
     _inherit = "crm.lead"
 
     followup_is_stale = fields.Boolean(
-        string="Stale (Follow-up)",
+        string="Stale",
         compute="_compute_followup_is_stale",
         search="_search_followup_is_stale",
-        help="Open opportunity nobody worked on for the follow-up's number of days. "
-        "Unlike Odoo's rotting marker (days in the same stage, per stage), this "
-        "counts days without any work on it, with one threshold for the pipeline.",
+        help="Open opportunity nobody worked on for the follow-up's number of days, "
+        "with no activity planned and not paused: the next run books it. Unlike "
+        "Odoo's rotting marker (days in the same stage), this counts days without "
+        "any work on it.",
+    )
+    followup_stale_hint = fields.Char(
+        string="Stale Since", compute="_compute_followup_days_stale"
     )
     followup_days_stale = fields.Integer(
         string="Days Without Work",
@@ -59,6 +63,7 @@ class CrmLead(models.Model):
         "won_status",
         "stage_id",
         "followup_paused_until",
+        "activity_ids",
     )
     def _compute_followup_is_stale(self):
         stale = self.filtered_domain(self._search_followup_is_stale("in", [True]))
@@ -79,21 +84,29 @@ class CrmLead(models.Model):
             )
             & ~self._followup_won_domain()
             & ~self._followup_paused_domain(now)
+            # Booked already (or any other activity planned): nothing to do.
+            & ~self._followup_open_activity_domain()
         )
         return domain if True in value else ~domain
 
     @api.depends_context("allowed_company_ids")
-    @api.depends("write_date")
+    @api.depends("write_date", "stage_id")
     def _compute_followup_days_stale(self):
-        clock = self.env["res.config.settings"]._followup_settings()["clock"]
+        settings = self.env["res.config.settings"]._followup_settings()
+        stage_days = self._followup_stage_days()
         # An opportunity being created (a form's onchange) has no history yet.
         saved = self.filtered("write_date")
-        last = saved._followup_last_work_dates(clock)
+        last = saved._followup_last_work_dates(settings["clock"])
         now = fields.Datetime.now()
         for lead in self:
             today = lead._followup_today(now)
-            lead.followup_days_stale = (
-                (today - last[lead.id]).days if lead.id in last else 0
+            days = (today - last[lead.id]).days if lead.id in last else 0
+            lead.followup_days_stale = days
+            lead.followup_stale_hint = self.env._(
+                "Nobody worked on it for %(days)s days; a re-engagement is due after "
+                "%(limit)s.",
+                days=days,
+                limit=stage_days.get(lead.stage_id.id, settings["stale_days"]),
             )
 
     def _compute_followup_count(self):
@@ -270,6 +283,23 @@ class CrmLead(models.Model):
             stage.id: stage.followup_stale_days
             for stage in self.env["crm.stage"].search([("followup_stale_days", ">", 0)])
         }
+
+    @api.model
+    def _followup_open_activity_domain(self):
+        """Opportunities with an open activity, whoever it is for (the
+        runner's rule: colleagues' activities the user may not read count)."""
+
+        def to_sql(model, alias, query):
+            return SQL(
+                """EXISTS (
+                    SELECT 1 FROM mail_activity open
+                     WHERE open.res_model = 'crm.lead'
+                       AND open.res_id = %s AND open.active IS TRUE
+                )""",
+                SQL.identifier(alias, "id"),
+            )
+
+        return Domain.custom(to_sql=to_sql)
 
     @api.model
     def _followup_won_domain(self):

@@ -72,6 +72,44 @@ class TestPipelineMarker(FollowupCase):
         not_stale = self.env["crm.lead"].search([("followup_is_stale", "=", False)])
         self.assertEqual(not_stale & (stale | fresh | won), fresh | won)
 
+    def test_marker_hidden_once_booked_or_paused(self):
+        """The marker means "the next run books it": gone once an activity is
+        planned (the re-engagement or any other) or the deal is paused."""
+        booked = self._opportunity("Marker Booked", days=20)
+        other = self._opportunity("Marker Other Activity", days=20)
+        paused = self._opportunity("Marker Paused", days=20)
+        self.assertTrue((booked | other | paused).mapped("followup_is_stale"))
+        self.assertEqual(booked.followup_days_stale, 20)
+        self.assertEqual(
+            booked.followup_stale_hint,
+            "Nobody worked on it for 20 days; a re-engagement is due after 14.",
+        )
+        self.Runner.with_user(self.salesperson).run(lead_ids=booked.ids)
+        other.with_user(self.salesperson).activity_schedule(
+            "mail.mail_activity_data_todo", user_id=self.salesperson_2.id
+        )
+        paused.with_user(self.salesperson).followup_paused_until = (
+            fields.Date.today() + timedelta(days=10)
+        )
+        # Pausing is no work on the deal: still quiet for 20 days.
+        self._set_write_date(paused, fields.Datetime.now() - timedelta(days=20))
+        (booked | other | paused).invalidate_recordset()
+        self.assertEqual(
+            (booked | other | paused).mapped("followup_is_stale"), [False] * 3
+        )
+        # The salesperson's filter agrees, colleagues' activities included.
+        found = (
+            self.env["crm.lead"]
+            .with_user(self.salesperson)
+            .search([("followup_is_stale", "=", True)])
+        )
+        self.assertFalse(found & (booked | other | paused))
+        # Odoo's list of opportunities keeps the column, hidden by default.
+        arch = self.env["crm.lead"].get_view(
+            self.env.ref("crm.crm_case_tree_view_oppor").id, "list"
+        )["arch"]
+        self.assertIn('name="followup_is_stale" optional="hide"', arch)
+
     def test_history_button(self):
         lead = self._opportunity("History Button", days=20)
         self.assertEqual(lead.followup_count, 0)
