@@ -20,6 +20,7 @@
         "views/crm_lead_views.xml",
         "views/crm_lead_followup_pause_views.xml",
         "views/crm_stage_views.xml",
+        "views/crm_team_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",
     ],

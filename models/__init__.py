@@ -1,5 +1,6 @@
 from . import crm_lead
 from . import crm_stage
+from . import crm_team
 from . import discuss_channel
 from . import mail_activity
 from . import workflow_log

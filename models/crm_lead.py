@@ -81,7 +81,10 @@ class CrmLead(models.Model):
                 settings["clock"],
                 now,
                 stage_days=self._followup_stage_days(),
+                team_days=self._followup_team_days(),
             )
+            # Teams that switched the daily job off get no re-engagement.
+            & ~Domain("team_id", "in", self._followup_teams_off())
             & ~self._followup_won_domain()
             & ~self._followup_paused_domain(now)
             # Booked already (or any other activity planned): nothing to do.
@@ -94,6 +97,7 @@ class CrmLead(models.Model):
     def _compute_followup_days_stale(self):
         settings = self.env["res.config.settings"]._followup_settings()
         stage_days = self._followup_stage_days()
+        team_days = self._followup_team_days()
         # An opportunity being created (a form's onchange) has no history yet.
         saved = self.filtered("write_date")
         last = saved._followup_last_work_dates(settings["clock"])
@@ -106,7 +110,9 @@ class CrmLead(models.Model):
                 "Nobody worked on it for %(days)s days; a re-engagement is due after "
                 "%(limit)s.",
                 days=days,
-                limit=stage_days.get(lead.stage_id.id, settings["stale_days"]),
+                limit=stage_days.get(lead.stage_id.id)
+                or team_days.get(lead.team_id.id)
+                or settings["stale_days"],
             )
 
     def _compute_followup_count(self):
@@ -199,10 +205,12 @@ class CrmLead(models.Model):
         return self._followup_tz_today(self.company_id or self.env.company, now)
 
     @api.model
-    def _followup_stale_domain(self, stale_days, clock, now, stage_days=None):
+    def _followup_stale_domain(
+        self, stale_days, clock, now, stage_days=None, team_days=None
+    ):
         """Active opportunities nobody worked on since midnight, in their
-        company's timezone, of today minus ``stale_days`` (or their stage's
-        own number of days).
+        company's timezone, of today minus their number of days: their
+        stage's own, else their team's, else ``stale_days``.
 
         Within the companies of the environment; an opportunity without a
         company counts in the current company's timezone.
@@ -212,28 +220,40 @@ class CrmLead(models.Model):
             edit of the record is (the workflow document's literal rule).
         :param now: the run's moment (naive UTC), so that one run uses one date.
         :param stage_days: ``{stage id: days}`` of the stages with their own
-            threshold; None or empty: ``stale_days`` everywhere.
+            threshold; None or empty: none.
+        :param team_days: ``{team id: days}`` of the teams with their own
+            threshold; None or empty: none.
         """
         stage_days = dict(stage_days or {})
-        stages_by_days = defaultdict(list)
-        for stage_id, days in stage_days.items():
-            stages_by_days[days].append(stage_id)
+        team_days = dict(team_days or {})
+        not_staged = (
+            Domain("stage_id", "not in", list(stage_days))
+            if stage_days
+            else Domain.TRUE
+        )
         thresholds = [
-            (
-                stale_days,
-                Domain("stage_id", "not in", list(stage_days))
-                if stage_days
-                else Domain.TRUE,
-            ),
             *(
                 (days, Domain("stage_id", "in", ids))
-                for days, ids in stages_by_days.items()
+                for days, ids in self._followup_group_by_days(stage_days)
+            ),
+            *(
+                (days, not_staged & Domain("team_id", "in", ids))
+                for days, ids in self._followup_group_by_days(team_days)
+            ),
+            (
+                stale_days,
+                not_staged
+                & (
+                    Domain("team_id", "not in", list(team_days))
+                    if team_days
+                    else Domain.TRUE
+                ),
             ),
         ]
         parts = []
         for tz, company_ids in self._followup_companies_by_tz().items():
             today = pytz.utc.localize(now).astimezone(tz).date()
-            for days, stages in thresholds:
+            for days, scope in thresholds:
                 cutoff_day = today - timedelta(days=days)
                 cutoff = (
                     tz.localize(datetime.combine(cutoff_day, datetime.min.time()))
@@ -242,7 +262,7 @@ class CrmLead(models.Model):
                 )
                 part = (
                     Domain("company_id", "in", company_ids)
-                    & stages
+                    & scope
                     & Domain("write_date", "<", cutoff)
                 )
                 if clock == CLOCK_WORK:
@@ -275,6 +295,34 @@ class CrmLead(models.Model):
             companies_by_tz[self._followup_tz(company)].append(company.id)
         companies_by_tz[self._followup_tz(self.env.company)].append(False)
         return companies_by_tz
+
+    @api.model
+    def _followup_group_by_days(self, days_by_id):
+        """``[(days, [ids])]`` of ``{id: days}``."""
+        ids_by_days = defaultdict(list)
+        for record_id, days in days_by_id.items():
+            ids_by_days[days].append(record_id)
+        return sorted(ids_by_days.items())
+
+    @api.model
+    def _followup_team_days(self):
+        """``{team id: days}`` of the teams with their own stale threshold."""
+        return {
+            team.id: team.followup_stale_days
+            for team in self.env["crm.team"]
+            .with_context(active_test=False)
+            .search([("followup_stale_days", ">", 0)])
+        }
+
+    @api.model
+    def _followup_teams_off(self):
+        """Ids of the teams that switched the daily job off."""
+        return (
+            self.env["crm.team"]
+            .with_context(active_test=False)
+            .search([("followup_active", "=", False)])
+            .ids
+        )
 
     @api.model
     def _followup_stage_days(self):

@@ -36,6 +36,12 @@ class RunParams:
     # ((stage id, days), ...) of stages with their own threshold; empty when
     # the run was given an explicit stale_days.
     stage_days: tuple[tuple[int, int], ...] = ()
+    # ((team id, days), ...) likewise, for teams with their own threshold.
+    team_days: tuple[tuple[int, int], ...] = ()
+    # ((team id, activity type id), ...) of teams with their own activity.
+    team_activity_types: tuple[tuple[int, int], ...] = ()
+    # Teams whose opportunities the daily job leaves alone.
+    teams_off: tuple[int, ...] = ()
     user_id: int = 0
     team_id: int = 0
     lead_ids: tuple[int, ...] | None = None
@@ -57,7 +63,9 @@ class RunParams:
         for key in ("lead_ids", "company_ids", "warnings"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
-        values["stage_days"] = tuple(map(tuple, values.get("stage_days", ())))
+        for key in ("stage_days", "team_days", "team_activity_types"):
+            values[key] = tuple(map(tuple, values.get(key, ())))
+        values["teams_off"] = tuple(values.get("teams_off", ()))
         return cls(**values)
 
 

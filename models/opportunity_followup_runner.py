@@ -267,9 +267,22 @@ class OpportunityFollowupRunner(models.AbstractModel):
             values["stale_days"] = stale_days
         else:
             # Each stage its own threshold, unless the run was given a number.
+            # Each stage, else each team, its own threshold, unless the run
+            # was given a number.
             values["stage_days"] = tuple(
                 sorted(self.env["crm.lead"]._followup_stage_days().items())
             )
+            values["team_days"] = tuple(
+                sorted(self.env["crm.lead"]._followup_team_days().items())
+            )
+        values["team_activity_types"] = tuple(
+            (team.id, team.followup_activity_type_id.id)
+            for team in self.env["crm.team"]
+            .with_context(active_test=False)
+            .search([("followup_activity_type_id", "!=", False)])
+        )
+        if trigger == "cron":
+            values["teams_off"] = tuple(self.env["crm.lead"]._followup_teams_off())
         for key, model, record_id in (
             ("user_id", "res.users", user_id),
             ("team_id", "crm.team", team_id),
@@ -463,8 +476,14 @@ class OpportunityFollowupRunner(models.AbstractModel):
         when the run resumes, those it has not considered yet."""
         Lead = self.env["crm.lead"]
         domain = Lead._followup_stale_domain(
-            params.stale_days, params.clock, params.now, dict(params.stage_days)
+            params.stale_days,
+            params.clock,
+            params.now,
+            dict(params.stage_days),
+            dict(params.team_days),
         )
+        if params.teams_off:
+            domain &= Domain("team_id", "not in", params.teams_off)
         if params.user_id:
             domain &= Domain("user_id", "=", params.user_id)
         if params.team_id:
@@ -601,6 +620,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         )
         overloaded = self._overloaded_assignees(set(assignees.ids), params)
         model_id = self.env["ir.model"]._get_id("crm.lead")
+        team_types = dict(params.team_activity_types)
         # vals_list and line_vals go in pairs; unassigned_lines (nobody to
         # assign it to, or deferred) have no activity.
         vals_list, line_vals, unassigned_lines = [], [], []
@@ -666,7 +686,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 {
                     "res_model_id": model_id,
                     "res_id": lead.id,
-                    "activity_type_id": params.activity_type_id,
+                    "activity_type_id": team_types.get(
+                        lead.team_id.id, params.activity_type_id
+                    ),
                     "date_deadline": deadline,
                     "summary": draft["summary"],
                     "note": draft["note"],

@@ -187,3 +187,65 @@ class TestStageThreshold(FollowupCase):
         explicit = self.Runner.with_user(self.manager).run(stale_days=14)
         self.assertEqual(explicit["counts"]["stale"], 2)
         self.assertTrue(self._followups(slow_stage | default_stage))
+
+
+class TestTeamSettings(FollowupCase):
+    """A team's own days and activity over the company's; the stage's days
+    over the team's; an explicit number over everything."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.fast_team = cls.env["crm.team"].create({"name": "Fast Movers"})
+        cls.quiet_team = cls.env["crm.team"].create({"name": "Key Accounts"})
+
+    def _team_opportunity(self, name, days, team, **vals):
+        return self._opportunity(name, days=days, team_id=team.id, **vals)
+
+    def test_precedence(self):
+        # A sales manager tunes the team on its form, no Settings rights needed.
+        with Form(self.fast_team.with_user(self.manager)) as team:
+            team.followup_stale_days = 7
+            team.followup_activity_type_id = self.email_type
+        self.stage_qualified.followup_stale_days = 30
+        fast = self._team_opportunity("Fast, 10 days", 10, self.fast_team)
+        fast_in_slow_stage = self._team_opportunity(
+            "Fast, 20 days, slow stage",
+            20,
+            self.fast_team,
+            stage_id=self.stage_qualified.id,
+        )
+        company = self._opportunity("Company rule, 10 days", days=10)
+        no_team = self._opportunity("No team, 20 days", days=20, team_id=False)
+        self.assertTrue(fast.followup_is_stale)
+        self.assertIn("due after 7", fast.followup_stale_hint)
+        self.assertFalse(fast_in_slow_stage.followup_is_stale)  # the stage's 30
+        self.assertFalse(company.followup_is_stale)  # the company's 14
+        self.assertTrue(no_team.followup_is_stale)
+
+        result = self.Runner.with_user(self.manager).run()
+        self.assertEqual(result["counts"]["scheduled"], 2)
+        self.assertEqual(self._followups(fast).activity_type_id, self.email_type)
+        self.assertEqual(self._followups(no_team).activity_type_id, self.call_type)
+        self.assertFalse(self._followups(fast_in_slow_stage | company))
+        # An explicit number of days applies to every stage and team.
+        explicit = self.Runner.with_user(self.manager).run(stale_days=5)
+        self.assertEqual(explicit["counts"]["scheduled"], 2)
+        self.assertTrue(self._followups(fast_in_slow_stage | company))
+
+    def test_team_switched_off(self):
+        self.quiet_team.with_user(self.manager).followup_active = False
+        quiet = self._team_opportunity("Quiet team's deal", 20, self.quiet_team)
+        other = self._opportunity("Other team's deal", days=20)
+        self.assertFalse(quiet.followup_is_stale)
+        self.assertTrue(other.followup_is_stale)
+        log = self._run_cron()
+        self.assertEqual(log.scheduled_count, 1)
+        self.assertFalse(self._followups(quiet))
+        # A run started by hand still considers it.
+        self.Runner.with_user(self.manager).run(lead_ids=quiet.ids)
+        self.assertTrue(self._followups(quiet))
+
+    def test_salesperson_cannot_tune_the_team(self):
+        with self.assertRaises(AccessError):
+            self.fast_team.with_user(self.salesperson).followup_stale_days = 1
