@@ -75,10 +75,10 @@ class ResConfigSettings(models.TransientModel):
         help="Follow-up logs older than this are deleted every day; 0 keeps them all.",
     )
     followup_send_digest = fields.Boolean(
-        string="Digest E-mail",
+        string="Re-engagement Summary Email",
         default=True,
-        help="After each run, send every salesperson one e-mail listing their new "
-        "re-engagement activities (never one e-mail per activity).",
+        help="After each run, send every salesperson one email listing their new "
+        "re-engagement activities (never one email per activity).",
     )
     followup_deadline_working_days = fields.Boolean(
         string="Working Days",

@@ -48,6 +48,11 @@ class TestTriggers(FollowupCase):
         self.assertEqual(len(self._followups(self.stale | self.stale_2)), 2)
 
     def test_settings_are_stored(self):
+        # Developer mode: the housekeeping settings show only there.
+        with self.debug_mode():
+            self._test_settings_are_stored()
+
+    def _test_settings_are_stored(self):
         form = Form(self.env["res.config.settings"].with_user(self.admin))
         self.assertEqual(form.followup_stale_days, 14)
         self.assertEqual(form.followup_deadline_days, 2)
@@ -80,6 +85,19 @@ class TestTriggers(FollowupCase):
         )
         self.assertFalse(self.env.company.followup_active)
         self.assertFalse(self.cron.active)
+
+    def test_housekeeping_only_in_developer_mode(self):
+        admin = new_test_user(
+            self.env,
+            "fu_plain_admin",
+            groups="sales_team.group_sale_manager,base.group_system",
+        )
+        form = Form(self.env["res.config.settings"].with_user(admin))
+        with self.assertRaisesRegex(AssertionError, "invisible field"):
+            form.followup_log_retention_days = 0
+        with self.assertRaisesRegex(AssertionError, "invisible field"):
+            form.followup_overdue_threshold = 0
+        form.followup_deadline_days = 0  # everyday settings stay at hand
 
     def test_list_server_action(self):
         action = self.env.ref("crm_opportunity_followup.crm_lead_action_run_followup")

@@ -3,6 +3,10 @@ import { registry } from "@web/core/registry";
 registry.category("web_tour.tours").add("crm_opportunity_followup_settings_tour", {
     steps: () => [
         {
+            content: "The settings' units render beside their numbers",
+            trigger: "#followup_activity span:contains('Due in') ~ div input",
+        },
+        {
             content: "Run the follow-up from the CRM settings",
             trigger: "button[name='action_run_followup']",
             run: "click",
