@@ -19,6 +19,7 @@
         "views/workflow_log_views.xml",
         "views/crm_lead_views.xml",
         "views/crm_lead_followup_pause_views.xml",
+        "views/crm_lead_followup_schedule_views.xml",
         "views/crm_stage_views.xml",
         "views/crm_team_views.xml",
         "views/res_config_settings_views.xml",

@@ -175,12 +175,10 @@ class CrmLead(models.Model):
         )
         return self.env["workflow.log"].browse(result["log_id"])._action_notify()
 
-    def action_followup_preview(self):
-        """Actions > Preview stale follow-up, on the selected opportunities."""
-        result = self.env["opportunity.followup.runner"].run(
-            lead_ids=self.ids, trigger="server_action", dry_run=True
-        )
-        return self.env["workflow.log"].browse(result["log_id"])._action_preview()
+    def action_followup_schedule(self):
+        """*Schedule Re-engagement* on the ticked opportunities: the wizard
+        to review, untick or reassign before booking."""
+        return self.env["crm.lead.followup.schedule"]._open_for(self)
 
     # ------------------------------------------------------------
     # The stale clock
@@ -435,12 +433,14 @@ class CrmLead(models.Model):
     # The assignee
     # ------------------------------------------------------------
 
-    def _followup_assignee(self, default_user):
-        """Who gets the re-engagement: the salesperson, else the team leader,
-        else the settings' default follow-up user; never an archived, portal or
+    def _followup_assignee(self, default_user, chosen_id=None):
+        """Who gets the re-engagement: the user a manager chose for it (the
+        scheduling wizard), else the salesperson, else the team leader, else
+        the settings' default follow-up user; never an archived, portal or
         system user. An empty recordset when there is nobody."""
         self.ensure_one()
-        for user in (self.user_id, self.team_id.user_id, default_user):
+        chosen = self.env["res.users"].browse(chosen_id or [])
+        for user in (chosen, self.user_id, self.team_id.user_id, default_user):
             if self._followup_can_be_assigned(user):
                 return user
         return self.env["res.users"]

@@ -48,6 +48,9 @@ class RunParams:
     # None: every company of the environment. False stands for "no company".
     company_ids: tuple[int | bool, ...] | None = None
     dry_run: bool = False
+    # ((opportunity id, user id), ...): assignees a manager chose in the
+    # scheduling wizard, over crm.lead's own choice.
+    assignees: tuple[tuple[int, int], ...] = ()
     # Run-level warnings (an ignored filter, ...), added to the run's message.
     warnings: tuple[str, ...] = ()
 
@@ -63,7 +66,7 @@ class RunParams:
         for key in ("lead_ids", "company_ids", "warnings"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
-        for key in ("stage_days", "team_days", "team_activity_types"):
+        for key in ("stage_days", "team_days", "team_activity_types", "assignees"):
             values[key] = tuple(map(tuple, values.get(key, ())))
         values["teams_off"] = tuple(values.get("teams_off", ()))
         return cls(**values)

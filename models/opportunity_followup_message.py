@@ -46,7 +46,11 @@ class OpportunityFollowupMessage(models.AbstractModel):
         stage_tones = self._stage_tones()
         last_work = leads._followup_last_work_dates(params.clock)
         default_user = self.env["res.users"].browse(params.default_user_id)
-        assignees = {lead.id: lead._followup_assignee(default_user) for lead in leads}
+        chosen = dict(params.assignees)
+        assignees = {
+            lead.id: lead._followup_assignee(default_user, chosen.get(lead.id))
+            for lead in leads
+        }
         langs = {
             lead.id: assignees[lead.id].lang or self.env.lang or "en_US"
             for lead in leads

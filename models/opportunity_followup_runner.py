@@ -121,9 +121,16 @@ class OpportunityFollowupRunner(models.AbstractModel):
         :raise UserError: on a malformed parameter; nothing is created then.
         :raise AccessError: when the user may not run it on that scope.
         """
-        params = self._prepare_params(
-            stale_days, user_id, team_id, lead_ids, trigger, dry_run
+        return self._run(
+            self._prepare_params(
+                stale_days, user_id, team_id, lead_ids, trigger, dry_run
+            )
         )
+
+    @api.model
+    def _run(self, params):
+        """Run with validated parameters (a :class:`RunParams`), as the
+        current user: what :meth:`run` and the scheduling wizard do."""
         self._check_run_access(params)
         log = self.env["workflow.log"]._start(params)
         started = time.monotonic()
@@ -201,15 +208,6 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     companies=", ".join(failed),
                 )
             )
-
-    @api.model
-    def action_preview_from_menu(self):
-        """CRM > Sales > Re-engage Stale Opportunities: the preview, to confirm.
-        For sales managers, who may not open the Settings."""
-        log = self.env["workflow.log"].browse(
-            self.run(trigger="menu", dry_run=True)["log_id"]
-        )
-        return log._action_preview()
 
     # ------------------------------------------------------------
     # Parameters and access

@@ -233,12 +233,11 @@ class TestStageWording(FollowupCase):
         preview = self.Runner.with_user(self.manager).run(dry_run=True)
         line = self.env["workflow.log"].browse(preview["log_id"]).line_ids
         self.assertIn(expected, line.note)
-        self.lead.with_user(self.salesperson).action_followup_preview()
-        salesperson_line = self.env["workflow.log.line"].search(
-            [("lead_id", "=", self.lead.id)], limit=1
+        action = self.lead.with_user(self.salesperson).action_followup_schedule()
+        salesperson_line = (
+            self.env["crm.lead.followup.schedule"].browse(action["res_id"]).line_ids
         )
         self.assertIn(expected, salesperson_line.note)
-        self.assertFalse(salesperson_line.warning)
         self._run_cron()
         self.assertIn(expected, self._followups(self.lead).note)
 
@@ -562,8 +561,8 @@ class TestSmallerDefects(FollowupCase):
     @users("fu_sales")
     def test_list_actions_are_record_methods(self):
         lead = self.stale.with_user(self.env.user)
-        action = lead.action_followup_preview()
-        self.assertEqual(action["res_model"], "workflow.log")
+        action = lead.action_followup_schedule()
+        self.assertEqual(action["res_model"], "crm.lead.followup.schedule")
         action = lead.action_followup_run()
         self.assertEqual(action["params"]["type"], "success")
         self.assertTrue(self._followups(self.stale))

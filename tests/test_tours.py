@@ -5,7 +5,7 @@ from .common import FollowupCase
 
 @tagged("post_install", "-at_install")
 class TestTours(HttpCase, FollowupCase):
-    """The two buttons, clicked in a real browser (headless Chromium)."""
+    """The buttons, clicked in a real browser (headless Chromium)."""
 
     @classmethod
     def setUpClass(cls):
@@ -35,3 +35,17 @@ class TestTours(HttpCase, FollowupCase):
         self.assertEqual(
             self.env["workflow.log"].search([], limit=1).trigger, "server_action"
         )
+
+    def test_manager_flow(self):
+        """Filter, tick, review in the wizard, untick one, confirm, reload."""
+        stale_a = self._opportunity("Tour Stale A", days=20)
+        stale_b = self._opportunity("Tour Stale B", days=20)
+        self.start_tour(
+            "/odoo/stale-opportunities",
+            "crm_opportunity_followup_manager_tour",
+            login="fu_manager",
+        )
+        self.assertEqual(self._followups(stale_a).user_id, self.salesperson)
+        self.assertFalse(self._followups(stale_b))
+        log = self.env["workflow.log"].search([], limit=1)
+        self.assertEqual((log.trigger, log.user_id), ("menu", self.manager))

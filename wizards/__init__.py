@@ -1,1 +1,2 @@
 from . import crm_lead_followup_pause
+from . import crm_lead_followup_schedule

@@ -57,3 +57,45 @@ registry.category("web_tour.tours").add("crm_opportunity_followup_list_tour", {
         },
     ],
 });
+
+registry.category("web_tour.tours").add("crm_opportunity_followup_manager_tour", {
+    steps: () => [
+        {
+            content: "The Stale Opportunities list opens on the stale ones of my team",
+            trigger: ".o_searchview_facet:contains('Stale (No Update)')",
+        },
+        {
+            content: "Tick the first stale opportunity",
+            trigger:
+                ".o_list_renderer tr:contains('Tour Stale A') td.o_list_record_selector input[type='checkbox']",
+            run: "click",
+        },
+        {
+            content: "Tick the second",
+            trigger:
+                ".o_list_renderer tr:contains('Tour Stale B') td.o_list_record_selector input[type='checkbox']",
+            run: "click",
+        },
+        {
+            content: "Schedule Re-engagement, from the list's header",
+            trigger: "button[name='action_followup_schedule']",
+            run: "click",
+        },
+        {
+            content: "The wizard lists both; untick the second",
+            trigger:
+                ".modal .o_data_row:contains('Tour Stale B') .o_field_boolean_toggle input",
+            run: "click",
+        },
+        {
+            content: "Confirm",
+            trigger: ".modal-footer button[name='action_confirm']",
+            run: "click",
+        },
+        {
+            content: "The dialog closes and the list reloads: the booked one is gone",
+            trigger:
+                "body:not(:has(.modal)) .o_list_renderer:not(:has(tr:contains('Tour Stale A'))):has(tr:contains('Tour Stale B'))",
+        },
+    ],
+});

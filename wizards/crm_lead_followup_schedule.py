@@ -1,0 +1,142 @@
+import dataclasses
+from collections import Counter
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+
+class CrmLeadFollowupSchedule(models.TransientModel):
+    """*Schedule Re-engagement* on the opportunities a manager ticked: what
+    the run would book, each line to untick or reassign, then booked as
+    shown. Nothing is stored before the confirmation."""
+
+    _name = "crm.lead.followup.schedule"
+    _description = "Schedule Re-engagement"
+
+    line_ids = fields.One2many(
+        "crm.lead.followup.schedule.line", "wizard_id", string="Re-engagements"
+    )
+    left_out = fields.Text(readonly=True)
+
+    @api.model
+    def _open_for(self, leads):
+        """The wizard for ``leads``: the ones the run would book, drafted as
+        the run drafts them; the others are said in one line."""
+        Runner = self.env["opportunity.followup.runner"]
+        params = Runner._prepare_params(None, None, None, leads.ids, "menu", True)
+        Runner._check_run_access(params)
+        stale = Runner._detect_stale(params, self.env["workflow.log"])
+        eligible, skipped = Runner._filter_eligible(stale, params)
+        drafts = Runner._draft_message(eligible, params) if eligible else {}
+        reasons = Counter(line["outcome"] for line in skipped)
+        reasons["not_stale"] = len(leads - stale)
+        wizard = self.create(
+            {
+                "left_out": self._left_out_text(reasons),
+                "line_ids": [
+                    fields.Command.create(
+                        {
+                            "lead_id": lead.id,
+                            "selected": bool(drafts[lead.id]["assignee"]),
+                            "assignee_id": drafts[lead.id]["assignee"].id,
+                            "days_stale": drafts[lead.id]["days"],
+                            "summary": drafts[lead.id]["summary"],
+                            "note": drafts[lead.id]["note"],
+                        }
+                    )
+                    for lead in eligible
+                ],
+            }
+        )
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Schedule Re-engagement"),
+            "res_model": self._name,
+            "res_id": wizard.id,
+            "view_mode": "form",
+            "target": "new",
+        }
+
+    def _left_out_text(self, reasons):
+        texts = {
+            "not_stale": self.env._("not stale"),
+            "skipped_won": self.env._("won"),
+            "skipped_pending": self.env._("with an activity planned"),
+            "skipped_paused": self.env._("paused"),
+        }
+        parts = [
+            f"{count} {texts[key]}"
+            for key, count in reasons.items()
+            if count and key in texts
+        ]
+        if not parts:
+            return False
+        return self.env._("Left out: %(parts)s.", parts=", ".join(parts))
+
+    def action_confirm(self):
+        """Book the ticked lines, each for the chosen user, as a run of the
+        current user (its log and rights as any run)."""
+        self.ensure_one()
+        lines = self.line_ids.filtered("selected")
+        if not lines:
+            raise UserError(self.env._("Tick at least one opportunity to schedule."))
+        nobody = lines.filtered(lambda line: not line.assignee_id)
+        if nobody:
+            raise UserError(
+                self.env._(
+                    "Choose who calls %(names)s, or untick them.",
+                    names=", ".join(nobody.lead_id.mapped("name")),
+                )
+            )
+        Lead = self.env["crm.lead"]
+        refused = lines.filtered(
+            lambda line: not Lead._followup_can_be_assigned(line.assignee_id)
+        )
+        if refused:
+            raise UserError(
+                self.env._(
+                    "%(users)s cannot be given a re-engagement: choose an active "
+                    "internal user.",
+                    users=", ".join(refused.assignee_id.mapped("name")),
+                )
+            )
+        Runner = self.env["opportunity.followup.runner"]
+        params = dataclasses.replace(
+            Runner._prepare_params(None, None, None, lines.lead_id.ids, "menu"),
+            assignees=tuple((line.lead_id.id, line.assignee_id.id) for line in lines),
+        )
+        result = Runner._run(params)
+        log = self.env["workflow.log"].browse(result["log_id"])
+        notification = log._action_notify()
+        # Closes the wizard; the list behind it reloads.
+        notification["params"]["next"] = {"type": "ir.actions.act_window_close"}
+        return notification
+
+
+class CrmLeadFollowupScheduleLine(models.TransientModel):
+    _name = "crm.lead.followup.schedule.line"
+    _description = "Schedule Re-engagement: One Opportunity"
+    _order = "prorated_revenue desc, days_stale desc, id"
+
+    wizard_id = fields.Many2one(
+        "crm.lead.followup.schedule", required=True, ondelete="cascade"
+    )
+    selected = fields.Boolean(string="Schedule", default=True)
+    lead_id = fields.Many2one(
+        "crm.lead", string="Opportunity", required=True, readonly=True
+    )
+    partner_id = fields.Many2one(related="lead_id.partner_id", string="Customer")
+    prorated_revenue = fields.Monetary(
+        related="lead_id.prorated_revenue",
+        currency_field="company_currency",
+        store=True,
+    )
+    company_currency = fields.Many2one(related="lead_id.company_currency")
+    assignee_id = fields.Many2one(
+        "res.users",
+        string="Assigned To",
+        domain="[('share', '=', False)]",
+    )
+    days_stale = fields.Integer(string="Days Without Work", readonly=True)
+    summary = fields.Char(readonly=True)
+    note = fields.Html(string="Drafted Message", readonly=True)
