@@ -2,7 +2,7 @@
     "name": "CRM Opportunity Follow-up",
     "summary": "Find stale opportunities every day and schedule a personal "
     "re-engagement activity for their salesperson",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Sales/CRM",
     "website": "https://github.com/crm-opportunity-followup/crm_opportunity_followup",
     "author": "crm_opportunity_followup contributors",
