@@ -99,7 +99,14 @@ class TestEscalation(FollowupCase):
             self._run_cron()
         escalation = self._escalations(self.lead)
         self.assertEqual(escalation.user_id, self.manager)
-        # Dates in the leader's format, whatever the translation holds.
+        self.assertEqual(
+            escalation.summary,
+            "Remontée : Initech Upgrade (relance en retard de 6 jours)",
+        )
+        self.assertIn(
+            "La relance de « Initech Upgrade » par Sam Seller", escalation.note
+        )
+        # Dates in the leader's format.
         self.assertIn("03/03/2027", escalation.note)
 
     def test_no_escalation_on_a_deal_that_was_worked(self):
