@@ -66,6 +66,7 @@ class CrmFollowupEffectivenessReport(models.Model):
         aggregator="avg",
         help="Won / re-engagements with a result.",
     )
+    followup_count = fields.Integer(string="Re-engagements", readonly=True)
     won_count = fields.Integer(string="Won", readonly=True)
     lost_count = fields.Integer(string="Lost", readonly=True)
     advanced_count = fields.Integer(string="Advanced", readonly=True)
@@ -100,6 +101,7 @@ class CrmFollowupEffectivenessReport(models.Model):
                    CASE WHEN %(result)s = 'pending' THEN NULL
                         WHEN %(result)s = 'won' THEN 100.0
                         ELSE 0.0 END AS win_rate,
+                   1 AS followup_count,
                    %(counts)s
               FROM workflow_log_line line
               JOIN workflow_log log ON log.id = line.log_id

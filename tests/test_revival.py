@@ -220,7 +220,9 @@ class TestEffectivenessReport(RevivalCase):
         self.assertAlmostEqual(by_user[self.salesperson_2][6], 5.5)
         # By stage at follow-up time: they were all new then.
         [(stage, count, rate)] = Report._read_group(
-            [("log_id", "=", log.id)], ["stage_id"], ["__count", "revival_rate:avg"]
+            [("log_id", "=", log.id)],
+            ["stage_id"],
+            ["followup_count:sum", "revival_rate:avg"],
         )
         self.assertEqual((stage, count), (self.stage_new, 6))
         # The run's form shows the same figures for its own follow-ups.
