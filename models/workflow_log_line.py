@@ -69,14 +69,22 @@ class WorkflowLogLine(models.Model):
     state = fields.Selection(related="log_id.state")
 
     # What the opportunity was when it was considered, for the report: copied
-    # at creation, so that later changes do not rewrite the past.
-    stage_id = fields.Many2one("crm.stage", readonly=True)
-    team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
-    activity_type_id = fields.Many2one("mail.activity.type", readonly=True)
+    # at creation, so that later changes do not rewrite the past. Indexed
+    # where set (the lines of assigned opportunities only): deleting a stage,
+    # a team, an activity type or a template sets its lines' link to null,
+    # which would otherwise scan the whole table.
+    stage_id = fields.Many2one("crm.stage", readonly=True, index="btree_not_null")
+    team_id = fields.Many2one(
+        "crm.team", string="Sales Team", readonly=True, index="btree_not_null"
+    )
+    activity_type_id = fields.Many2one(
+        "mail.activity.type", readonly=True, index="btree_not_null"
+    )
     wording_template_id = fields.Many2one(
         "mail.template",
         string="Stage Wording",
         readonly=True,
+        index="btree_not_null",
         help="The stage's re-engagement wording used (empty: the default wording).",
     )
 
