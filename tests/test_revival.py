@@ -8,6 +8,8 @@ from freezegun import freeze_time
 from odoo import fields
 from odoo.tests import users
 
+from odoo.addons.crm_opportunity_followup.models import workflow_log_line
+
 from .common import FollowupCase
 
 # After the test database's own dates: Odoo stamps write_date from the
@@ -136,6 +138,33 @@ class TestRevivalResults(RevivalCase):
         # A final result is not read again.
         self._refresh(42)
         self.assertEqual(line.revival_checked, at(41).date())
+
+    def test_the_cron_stops_when_its_budget_is_spent(self):
+        _log, lines = self._book(self.env["crm.lead"].union(*self.leads.values()))
+        self.assertEqual(len(lines), 7)
+        self.patch(workflow_log_line, "REVIVAL_BATCH", 3)
+        calls = []
+
+        def no_time_left(cron, processed, remaining=None):
+            calls.append((processed, remaining))
+            return 0
+
+        self.patch(type(self.env["ir.cron"]), "_commit_progress", no_time_left)
+        Line = self.env["workflow.log.line"].with_user(self.odoobot)
+        with freeze_time(at(1)):
+            Line.with_context(cron_id=self.cron.id)._cron_followup_refresh_revival()
+        # One batch, then the scheduler is told what is left.
+        self.assertEqual(calls, [(3, 4)])
+        self.assertEqual(
+            sorted(lines.mapped("revival_result")), ["ignored"] * 3 + ["pending"] * 4
+        )
+        # The next call goes on with the lines not refreshed today.
+        with freeze_time(at(1)):
+            Line.with_context(cron_id=self.cron.id)._cron_followup_refresh_revival()
+        self.assertEqual(calls, [(3, 4), (3, 1)])
+        self.assertEqual(
+            sorted(lines.mapped("revival_result")), ["ignored"] * 6 + ["pending"]
+        )
 
     def test_odoobot_is_not_a_person(self):
         lead = self.leads["Ignored"]
