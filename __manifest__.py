@@ -17,6 +17,7 @@
         "data/mail_template_data.xml",
         "data/ir_actions_server_data.xml",
         "views/workflow_log_views.xml",
+        "report/crm_followup_effectiveness_report_views.xml",
         "views/crm_lead_views.xml",
         "views/crm_lead_followup_pause_views.xml",
         "views/crm_lead_followup_schedule_views.xml",

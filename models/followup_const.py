@@ -10,6 +10,7 @@ WORKFLOW_NAME = "opportunity_follow_up"
 PARAM_PREFIX = "crm_opportunity_followup."
 LOG_ACTION = "crm_opportunity_followup.workflow_log_action"
 DEFAULT_ACTIVITY_TYPE = "mail.mail_activity_data_call"
+ESCALATION_ACTIVITY_TYPE = "mail.mail_activity_data_todo"
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 
 # The integer settings: settings field -> (system parameter, default, minimum).
@@ -22,6 +23,12 @@ INT_SETTINGS = {
     "followup_log_retention_days": ("log_retention_days", 180, 0),
     # At most this many new re-engagements per assignee and run; 0: no cap.
     "followup_daily_cap": ("daily_cap", 0, 0),
+    # Working days past its deadline before an ignored re-engagement goes to
+    # the team leader; 0: never.
+    "followup_escalate_after_days": ("escalate_after_days", 3, 0),
+    # Days after a re-engagement during which what happens to the opportunity
+    # counts as its result.
+    "followup_revival_window_days": ("revival_window_days", 30, 1),
 }
 
 # What counts as an update for the stale clock.
@@ -36,6 +43,19 @@ CLOCKS = [
 # written in the chatter, e-mails sent or received. Tracking values, automatic
 # notifications and out-of-office replies are not work.
 WORK_MESSAGE_TYPES = ("comment", "email", "email_outgoing")
+
+# What became of a scheduled re-engagement, the best first: what happened to
+# its opportunity within the result window (see workflow.log.line).
+REVIVAL_RESULTS = [
+    ("pending", "Pending"),
+    ("won", "Won"),
+    ("lost", "Lost"),
+    ("advanced", "Advanced"),
+    ("worked", "Worked"),
+    ("ignored", "Ignored"),
+]
+# The results that count as a revival.
+REVIVED = ("won", "advanced", "worked")
 
 # What started a run, as stored on its log (and accepted by run()).
 TRIGGERS = [

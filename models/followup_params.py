@@ -33,6 +33,9 @@ class RunParams:
     working_days: bool = True
     # At most this many new re-engagements per assignee in this run; 0: no cap.
     daily_cap: int = 0
+    # Working days past its deadline before an open re-engagement is
+    # escalated to the team leader; 0 (and runs started before 19.0.1.2.0): off.
+    escalate_after_days: int = 0
     # ((stage id, days), ...) of stages with their own threshold; empty when
     # the run was given an explicit stale_days.
     stage_days: tuple[tuple[int, int], ...] = ()
@@ -81,3 +84,5 @@ class RunState:
     booked: Counter = dataclasses.field(default_factory=Counter)
     # (assignee id, day) -> (deadline, warning): a calendar is read once a run.
     deadlines: dict = dataclasses.field(default_factory=dict)
+    # (salesperson id, deadline) -> the last working day before escalating.
+    escalation_days: dict = dataclasses.field(default_factory=dict)

@@ -2,6 +2,9 @@ from collections import defaultdict
 
 from odoo import fields, models
 
+# The kinds of activity the follow-up books, each at most once open per record.
+FOLLOWUP_FLAGS = ("is_followup", "is_followup_escalation")
+
 
 class MailActivity(models.Model):
     _inherit = "mail.activity"
@@ -11,6 +14,13 @@ class MailActivity(models.Model):
         readonly=True,
         copy=False,
         help="Scheduled by the stale-opportunity follow-up.",
+    )
+    is_followup_escalation = fields.Boolean(
+        string="Follow-up Escalation",
+        readonly=True,
+        copy=False,
+        help="Scheduled for the team leader by the follow-up when a re-engagement "
+        "was left undone past its deadline.",
     )
 
     # The database, not the Python filter, is what guarantees that two runs
@@ -23,6 +33,11 @@ class MailActivity(models.Model):
         "(res_model, res_id) WHERE is_followup IS TRUE AND active IS TRUE",
         "This opportunity already has an open re-engagement activity.",
     )
+    # The same contract for escalations: one open escalation per opportunity.
+    _followup_escalation_open_unique = models.UniqueIndex(
+        "(res_model, res_id) WHERE is_followup_escalation IS TRUE AND active IS TRUE",
+        "This opportunity already has an open follow-up escalation.",
+    )
 
     def write(self, vals):
         if {"res_id", "res_model_id", "res_model", "active"} & vals.keys():
@@ -30,18 +45,26 @@ class MailActivity(models.Model):
         return super().write(vals)
 
     def _followup_drop_duplicates(self, vals):
-        """Open re-engagements that ``vals`` would put on a record that already
-        has one (merging two stale duplicates moves both onto the kept one):
-        delete all but one per record, before the move, and return them.
+        """Open re-engagements (or escalations) that ``vals`` would put on a
+        record that already has one (merging two stale duplicates moves both
+        onto the kept one): delete all but one of each kind per record, before
+        the move, and return them.
 
-        The one kept is the open re-engagement already on the record, else the
-        one due first. A re-engagement is the addon's own reminder to call;
-        two of them on one opportunity are one task shown twice.
+        The one kept is the open one already on the record, else the one due
+        first. A re-engagement is the addon's own reminder to call, an
+        escalation its reminder to the leader; two of them on one opportunity
+        are one task shown twice.
         """
         if vals.get("active") is False:
             return self.browse()
+        redundant = self.browse()
+        for flag in FOLLOWUP_FLAGS:
+            redundant |= (self - redundant)._followup_drop_duplicates_of(flag, vals)
+        return redundant
+
+    def _followup_drop_duplicates_of(self, flag, vals):
         moving = self.with_context(active_test=False).filtered(
-            lambda act: act.is_followup and (act.active or vals.get("active"))
+            lambda act: act[flag] and (act.active or vals.get("active"))
         )
         if not moving:
             return self.browse()
@@ -58,10 +81,10 @@ class MailActivity(models.Model):
                 vals.get("res_id", activity.res_id),
             )
             targets[target] |= activity
-        # Colleagues' re-engagements count too, readable or not.
+        # Colleagues' activities count too, readable or not.
         existing = self.sudo().search(
             [
-                ("is_followup", "=", True),
+                (flag, "=", True),
                 ("res_model", "in", list({model for model, _res_id in targets})),
                 ("res_id", "in", list({res_id for _model, res_id in targets})),
                 ("id", "not in", moving.ids),

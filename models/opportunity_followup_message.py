@@ -56,21 +56,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
             for lead in leads
         }
         stage_texts = self._stage_template_texts(leads, langs)
-        # A chunk's opportunities share few languages, days and activity
-        # types: each is formatted or translated once.
-        dates = _Memo(
-            lambda key: format_date(
-                self.with_context(lang=key[0]).env, key[1], lang_code=key[0]
-            )
-        )
-        type_names = _Memo(
-            lambda key: (
-                self.env["mail.activity.type"]
-                .browse(key[1])
-                .with_context(lang=key[0])
-                .name
-            )
-        )
+        dates, type_names = self._memos()
         drafts = {}
         for lead in leads:
             assignee, lang = assignees[lead.id], langs[lead.id]
@@ -119,6 +105,98 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 "warning": warning,
             }
         return drafts
+
+    @api.model
+    def _draft_escalation(self, leads, followups, targets, params):
+        """The escalation of an ignored re-engagement, in the language of the
+        one it goes to (the team leader): whose re-engagement is overdue since
+        when, and the opportunity's history.
+
+        :param followups: ``{lead id: the open re-engagement}``
+        :param targets: ``{lead id: the user the escalation goes to}``
+        :return: ``{lead id: {"days", "summary", "note", "reason"}}``
+        """
+        history = self._completed_history(leads)
+        last_work = leads._followup_last_work_dates(params.clock)
+        dates, type_names = self._memos()
+        drafts = {}
+        for lead in leads:
+            followup, target = followups[lead.id], targets[lead.id]
+            lang = target.lang or self.env.lang or "en_US"
+            lead_lang = lead.with_context(lang=lang)
+            env = lead_lang.env
+            today = lead._followup_today(params.now)
+            overdue = (today - followup.date_deadline).days
+            days = (today - last_work[lead.id]).days
+            salesperson = followup.user_id.name or env._("nobody")
+            note = Markup("<p>%s</p>") % env._(
+                "%(user)s's re-engagement of “%(name)s” is overdue since %(date)s "
+                "(%(days)s days) and nobody has worked on the opportunity since.",
+                user=salesperson,
+                name=lead.name,
+                date=format_date(env, followup.date_deadline, lang_code=lang),
+                days=overdue,
+            )
+            note += Markup("<p>%s</p>") % env._(
+                "Stage: %(stage)s. Last update on %(date)s (%(days)s days ago). "
+                "Re-engagements scheduled so far: %(count)s.",
+                stage=lead_lang.stage_id.name or env._("none"),
+                date=format_date(env, last_work[lead.id], lang_code=lang),
+                days=days,
+                count=lead.followup_count,
+            )
+            done = history.get(lead.id)
+            if done:
+                note += Markup("<p>%s</p><ul>%s</ul>") % (
+                    env._("Completed so far:"),
+                    Markup().join(
+                        Markup("<li>%s</li>")
+                        % self._history_item(env, lang, activity, dates, type_names)
+                        for activity in done
+                    ),
+                )
+            else:
+                note += Markup("<p>%s</p>") % env._(
+                    "No activity has been completed on it yet."
+                )
+            drafts[lead.id] = {
+                "days": days,
+                "summary": env._(
+                    "Escalation: %(name)s (follow-up overdue %(days)s days)",
+                    name=lead.name,
+                    days=overdue,
+                ),
+                "note": note,
+                # In the language of the log's readers, not the leader's.
+                "reason": self.env._(
+                    "%(user)s's re-engagement is overdue since %(date)s: escalated "
+                    "to %(leader)s.",
+                    user=salesperson,
+                    date=format_date(self.env, followup.date_deadline),
+                    leader=target.name,
+                ),
+            }
+        return drafts
+
+    @api.model
+    def _memos(self):
+        """``(dates, type_names)``: ``dates[lang, day]`` formatted and
+        ``type_names[lang, activity type id]`` translated, each once: a chunk's
+        opportunities share few languages, days and activity types."""
+        dates = _Memo(
+            lambda key: format_date(
+                self.with_context(lang=key[0]).env, key[1], lang_code=key[0]
+            )
+        )
+        type_names = _Memo(
+            lambda key: (
+                self.env["mail.activity.type"]
+                .browse(key[1])
+                .with_context(lang=key[0])
+                .name
+            )
+        )
+        return dates, type_names
 
     @api.model
     def _history_item(self, env, lang, activity, dates, type_names):

@@ -14,6 +14,7 @@ from odoo.fields import Domain
 from odoo.tools import format_date, split_every
 
 from .followup_const import (
+    ESCALATION_ACTIVITY_TYPE,
     STALE_DAYS_MAX,
     STALE_DAYS_MIN,
     TRIGGERS,
@@ -24,12 +25,16 @@ from .followup_params import RunParams, RunState
 _logger = logging.getLogger(__name__)
 
 UNIQUE_INDEX = "mail_activity_followup_open_unique"
+ESCALATION_UNIQUE_INDEX = "mail_activity_followup_escalation_open_unique"
+UNIQUE_INDEXES = (UNIQUE_INDEX, ESCALATION_UNIQUE_INDEX)
 DIGEST_TEMPLATE = "crm_opportunity_followup.mail_template_followup_digest"
 # Big enough for one INSERT per few hundred activities, small enough that a
 # crash loses little and memory stays flat on a 50k pipeline.
 CHUNK_SIZE = 500
 # How many new activities the digest e-mail lists; the log has them all.
 DIGEST_SIZE = 50
+# What the digest lists, each apart.
+DIGEST_OUTCOMES = ("scheduled", "escalated")
 OUTCOME_COUNTS = {
     "scheduled": "scheduled",
     "preview": "scheduled",
@@ -38,6 +43,7 @@ OUTCOME_COUNTS = {
     "skipped_unassigned": "skipped_unassigned",
     "skipped_paused": "skipped_paused",
     "deferred": "deferred",
+    "escalated": "escalated",
     "error": "errors",
 }
 # How long a deferral puts an opportunity first in the queue.
@@ -50,9 +56,10 @@ _booking = contextvars.ContextVar("followup_booking", default=False)
 
 class _ConcurrentBookingFilter(logging.Filter):
     """Keeps ``odoo.sql_db``'s "bad query" ERROR out of the log for the one
-    expected race: this thread's insert of a re-engagement that a concurrent
-    run booked a moment before, which the unique index refuses and the runner
-    logs as skipped. Only in the thread doing it, only for that index: every
+    expected race: this thread's insert of a re-engagement (or escalation)
+    that a concurrent run booked a moment before, which a unique index refuses
+    and the runner logs as skipped. Only in the thread doing it, only for those
+    indexes: every
     other error, and every other thread's, is logged as usual."""
 
     def filter(self, record):
@@ -61,7 +68,7 @@ class _ConcurrentBookingFilter(logging.Filter):
         error = record.args[-1] if isinstance(record.args, tuple) else None
         return not (
             isinstance(error, psycopg2.errors.UniqueViolation)
-            and error.diag.constraint_name == UNIQUE_INDEX
+            and error.diag.constraint_name in UNIQUE_INDEXES
         )
 
 
@@ -78,7 +85,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
     :meth:`run` validates the parameters once (:meth:`_prepare_params`),
     checks who may run it, then works chunk by chunk through the workflow
     document's steps, in this order: :meth:`_detect_stale`,
-    :meth:`_filter_eligible`, :meth:`_draft_message`,
+    :meth:`_filter_eligible`, :meth:`_escalate_overdue`, :meth:`_draft_message`,
     :meth:`_schedule_activity`, :meth:`_log_execution`. What "stale" means is
     ``crm.lead``'s; the run's log keeps its own life cycle (``workflow.log``).
     The runner never writes on ``crm.lead``: a write would bump ``write_date``
@@ -243,6 +250,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 "send_digest",
                 "working_days",
                 "daily_cap",
+                "escalate_after_days",
             )
         }
         warnings = []
@@ -443,6 +451,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
         with self.env.cr.savepoint():
             leads = self.env["crm.lead"].browse(lead_ids)
             eligible, lines = self._filter_eligible(leads, params)
+            if params.escalate_after_days and not params.dry_run:
+                self._escalate_overdue(lines, params, state)
             if eligible:
                 drafts = self._draft_message(eligible, params)
                 lines += self._schedule_activity(eligible, drafts, params, state)
@@ -585,6 +595,148 @@ class OpportunityFollowupRunner(models.AbstractModel):
         return eligible, skipped
 
     # ------------------------------------------------------------
+    # Step 2b: escalate
+    # ------------------------------------------------------------
+
+    @api.model
+    def _escalate_overdue(self, lines, params, state):
+        """Step 2b: the skipped opportunities whose re-engagement is still open
+        more than ``params.escalate_after_days`` working days (of its
+        salesperson) past its deadline get one escalation activity for their
+        team leader, else the default follow-up user. They are stale (step 1
+        found them): nobody worked on them since.
+
+        Updates ``lines`` (the skipped ones' log line values) in place: an
+        escalated opportunity's line becomes ``escalated``; one with nobody to
+        escalate to says so.
+        """
+        pending = {
+            vals["lead_id"]: vals
+            for vals in lines
+            if vals["outcome"] == "skipped_pending"
+        }
+        if not pending:
+            return
+        # Colleagues' activities count too, readable or not.
+        open_activities = (
+            self.env["mail.activity"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("res_model", "=", "crm.lead"),
+                    ("res_id", "in", list(pending)),
+                    "|",
+                    ("is_followup", "=", True),
+                    ("is_followup_escalation", "=", True),
+                ],
+                ["res_id", "user_id", "date_deadline", "is_followup_escalation"],
+            )
+        )
+        escalated_ids = {
+            act.res_id for act in open_activities if act.is_followup_escalation
+        }
+        Lead = self.env["crm.lead"]
+        followups, days_left = {}, state.escalation_days
+        for followup in open_activities:
+            if followup.is_followup_escalation or followup.res_id in escalated_ids:
+                continue
+            salesperson, deadline = followup.user_id, followup.date_deadline
+            # The same working-day calendar as the deadline itself, read once
+            # per salesperson and deadline in a run.
+            if (salesperson.id, deadline) not in days_left:
+                days_left[salesperson.id, deadline] = (
+                    salesperson._followup_deadline(
+                        deadline, params.escalate_after_days
+                    )[0]
+                    if salesperson
+                    else deadline + timedelta(days=params.escalate_after_days)
+                )
+            lead = Lead.browse(followup.res_id)
+            if lead._followup_today(params.now) > days_left[salesperson.id, deadline]:
+                followups[lead.id] = followup.sudo(False)
+        if not followups:
+            return
+        leads = Lead.browse(list(followups))
+        default_user = self.env["res.users"].browse(params.default_user_id)
+        targets = {}
+        for lead in leads:
+            salesperson, leader = followups[lead.id].user_id, lead.team_id.user_id
+            line = pending[lead.id]
+            target = next(
+                (
+                    user
+                    for user in (leader, default_user)
+                    if Lead._followup_can_be_assigned(user) and user != salesperson
+                ),
+                None,
+            )
+            if target and leader == salesperson:
+                line["warning"] = self.env._(
+                    "The team leader is the salesperson: escalated to the default "
+                    "follow-up user, %(user)s.",
+                    user=target.name,
+                )
+            if target:
+                targets[lead.id] = target
+                continue
+            line["warning"] = (
+                self.env._(
+                    "Re-engagement overdue, not escalated: the team leader is the "
+                    "salesperson and there is no other default follow-up user."
+                )
+                if leader and leader == salesperson
+                else self.env._(
+                    "Re-engagement overdue, not escalated: nobody to escalate to (no "
+                    "team leader, no default follow-up user)."
+                )
+            )
+        if not targets:
+            return
+        escalating = leads.browse(list(targets))
+        drafts = self.env["opportunity.followup.message"]._draft_escalation(
+            escalating, followups, targets, params
+        )
+        activity_type = self.env.ref(
+            ESCALATION_ACTIVITY_TYPE, raise_if_not_found=False
+        ) or self.env["mail.activity.type"].browse(params.activity_type_id)
+        model_id = self.env["ir.model"]._get_id("crm.lead")
+        vals_list, line_vals = [], []
+        for lead in escalating:
+            draft, line = drafts[lead.id], pending[lead.id]
+            vals_list.append(
+                {
+                    "res_model_id": model_id,
+                    "res_id": lead.id,
+                    "activity_type_id": activity_type.id,
+                    "date_deadline": lead._followup_today(params.now),
+                    "summary": draft["summary"],
+                    "note": draft["note"],
+                    "user_id": targets[lead.id].id,
+                    "automated": True,
+                    "is_followup_escalation": True,
+                }
+            )
+            line.update(
+                outcome="escalated",
+                assignee_id=targets[lead.id].id,
+                days_stale=draft["days"],
+                note=draft["note"],
+                reason=draft["reason"],
+            )
+            line_vals.append(line)
+        self._create_activities(
+            vals_list,
+            line_vals,
+            concurrent={
+                "outcome": "skipped_pending",
+                "reason": self.env._("Escalated meanwhile by a concurrent run."),
+                "note": False,
+                "assignee_id": False,
+                "warning": False,
+            },
+        )
+
+    # ------------------------------------------------------------
     # Step 3: draft
     # ------------------------------------------------------------
 
@@ -629,6 +781,11 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 "lead_id": lead.id,
                 "company_id": lead.company_id.id,
                 "days_stale": draft["days"],
+                # What it was then, for the effectiveness report.
+                "stage_id": lead.stage_id.id,
+                "team_id": lead.team_id.id,
+                "activity_type_id": params.activity_type_id,
+                "wording_template_id": lead.stage_id.followup_template_id.id,
             }
             if not draft["assignee"]:
                 unassigned_lines.append(
@@ -709,8 +866,20 @@ class OpportunityFollowupRunner(models.AbstractModel):
         return line_vals + unassigned_lines
 
     @api.model
-    def _create_activities(self, vals_list, line_vals):
-        """Create the activities and note them on their lines (pairs)."""
+    def _create_activities(self, vals_list, line_vals, concurrent=None):
+        """Create the activities and note them on their lines (pairs).
+
+        :param concurrent: the line's values when a concurrent run booked the
+            same opportunity first (default: skipped, scheduled meanwhile).
+        """
+        if concurrent is None:
+            concurrent = {
+                "outcome": "skipped_pending",
+                "reason": self.env._("Scheduled meanwhile by a concurrent run."),
+                "note": False,
+                "assignee_id": False,
+                "warning": False,
+            }
         # The assignment e-mail of each activity is not sent: a run may book
         # hundreds of them.
         Activity = self.env["mail.activity"].with_context(
@@ -736,7 +905,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 except psycopg2.errors.TransactionRollbackError:
                     raise
                 except psycopg2.errors.UniqueViolation as exc:
-                    if exc.diag.constraint_name != UNIQUE_INDEX:
+                    if exc.diag.constraint_name not in UNIQUE_INDEXES:
                         line.update(outcome="error", reason=self._error_text(exc))
                         continue
                     # Another run booked it between our filter and our insert.
@@ -744,13 +913,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                         "Opportunity %s was booked meanwhile by a concurrent run",
                         vals["res_id"],
                     )
-                    line.update(
-                        outcome="skipped_pending",
-                        reason=self.env._("Scheduled meanwhile by a concurrent run."),
-                        note=False,
-                        assignee_id=False,
-                        warning=False,
-                    )
+                    line.update(concurrent)
                 except Exception as exc:  # logged on its line
                     line.update(outcome="error", reason=self._error_text(exc))
         finally:
@@ -784,7 +947,11 @@ class OpportunityFollowupRunner(models.AbstractModel):
         done, and send the digest e-mails."""
         params = log._params()
         warning = None
-        if log.scheduled_count and not params.dry_run and params.send_digest:
+        if (
+            (log.scheduled_count or log.escalated_count)
+            and not params.dry_run
+            and params.send_digest
+        ):
             try:
                 with self.env.cr.savepoint():
                     self._send_digests(log)
@@ -801,27 +968,49 @@ class OpportunityFollowupRunner(models.AbstractModel):
     @api.model
     def _send_digests(self, log):
         """One e-mail per salesperson listing their new activities, in their
-        language, instead of Odoo's one "assigned to you" e-mail per activity."""
+        language, instead of Odoo's one "assigned to you" e-mail per activity;
+        the escalations a team leader gets are listed apart."""
         template = self.env.ref(DIGEST_TEMPLATE, raise_if_not_found=False)
         if not template:
             return
         # The log is the runner's own record (see workflow.log._start).
         Line = self.env["workflow.log.line"].sudo()
-        domain = [("log_id", "=", log.id), ("outcome", "=", "scheduled")]
-        for assignee, count in Line._read_group(domain, ["assignee_id"], ["__count"]):
+        counts = {
+            (assignee, outcome): count
+            for assignee, outcome, count in Line._read_group(
+                [("log_id", "=", log.id), ("outcome", "in", DIGEST_OUTCOMES)],
+                ["assignee_id", "outcome"],
+                ["__count"],
+            )
+        }
+        for assignee in {assignee for assignee, _outcome in counts}:
             if not assignee.partner_id.email:
                 continue
             # A long list belongs in the log, not in an e-mail.
             # The most valuable first.
-            lines = Line.search(
-                domain + [("assignee_id", "=", assignee.id)],
-                order="prorated_revenue desc, days_stale desc, id",
-                limit=DIGEST_SIZE,
-            )
+            lines = {
+                outcome: Line.search(
+                    [
+                        ("log_id", "=", log.id),
+                        ("outcome", "=", outcome),
+                        ("assignee_id", "=", assignee.id),
+                    ],
+                    order="prorated_revenue desc, days_stale desc, id",
+                    limit=DIGEST_SIZE,
+                )
+                if counts.get((assignee, outcome))
+                else Line
+                for outcome in DIGEST_OUTCOMES
+            }
+            count = counts.get((assignee, "scheduled"), 0)
+            escalation_count = counts.get((assignee, "escalated"), 0)
             template.with_context(
                 followup_count=count,
-                followup_lines=lines,
-                followup_more=count - len(lines),
+                followup_lines=lines["scheduled"],
+                followup_more=count - len(lines["scheduled"]),
+                followup_escalation_count=escalation_count,
+                followup_escalations=lines["escalated"],
+                followup_escalations_more=escalation_count - len(lines["escalated"]),
                 followup_log=log,
             ).send_mail(assignee.id)
 

@@ -93,6 +93,20 @@ class ResConfigSettings(models.TransientModel):
         help="At most this many new re-engagements per salesperson and run; the "
         "others are deferred and come first next time. 0: no cap.",
     )
+    followup_escalate_after_days = fields.Integer(
+        string="Escalate After (Working Days)",
+        default=INT_SETTINGS["followup_escalate_after_days"][1],
+        help="A re-engagement still open this many working days of its salesperson "
+        "past its deadline, on an opportunity still stale, gets one escalation "
+        "activity for the team leader (else the default follow-up user). 0: never.",
+    )
+    followup_revival_window_days = fields.Integer(
+        string="Result Window (Days)",
+        default=INT_SETTINGS["followup_revival_window_days"][1],
+        help="What happens to an opportunity this many days after its "
+        "re-engagement counts as the re-engagement's result (won, lost, advanced, "
+        "worked or ignored); the result is provisional until then.",
+    )
     # The main switch, per company (see res.company.followup_active).
     followup_active = fields.Boolean(
         related="company_id.followup_active", readonly=False
@@ -120,6 +134,14 @@ class ResConfigSettings(models.TransientModel):
     _followup_daily_cap_positive = models.Constraint(
         "CHECK(followup_daily_cap >= 0)",
         "The daily cap cannot be negative.",
+    )
+    _followup_escalate_after_days_positive = models.Constraint(
+        "CHECK(followup_escalate_after_days >= 0)",
+        "The escalation delay cannot be negative.",
+    )
+    _followup_revival_window_days_positive = models.Constraint(
+        "CHECK(followup_revival_window_days >= 1)",
+        "The result window must be at least one day.",
     )
     _followup_overdue_threshold_positive = models.Constraint(
         "CHECK(followup_overdue_threshold >= 0)",

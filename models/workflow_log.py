@@ -21,6 +21,7 @@ COUNT_FIELDS = {
     "skipped_unassigned": "skipped_unassigned_count",
     "skipped_paused": "skipped_paused_count",
     "deferred": "deferred_count",
+    "escalated": "escalated_count",
     "errors": "error_count",
     "warnings": "warning_count",
 }
@@ -120,11 +121,37 @@ class WorkflowLog(models.Model):
     )
     skipped_paused_count = fields.Integer(string="Skipped (Paused)", readonly=True)
     deferred_count = fields.Integer(string="Deferred (Daily Cap)", readonly=True)
+    escalated_count = fields.Integer(
+        string="Escalated",
+        readonly=True,
+        help="Re-engagements left undone past the escalation delay, escalated to "
+        "the team leader in this run.",
+    )
     error_count = fields.Integer(string="Errors", readonly=True)
     warning_count = fields.Integer(string="Warnings", readonly=True)
 
     line_ids = fields.One2many(
         "workflow.log.line", "log_id", string="Lines", readonly=True
+    )
+
+    # What became of this run's re-engagements (the Follow-up Effectiveness
+    # report's figures, for this run only).
+    revival_won_count = fields.Integer(string="Won", compute="_compute_revival")
+    revival_lost_count = fields.Integer(string="Lost", compute="_compute_revival")
+    revival_advanced_count = fields.Integer(
+        string="Advanced", compute="_compute_revival"
+    )
+    revival_worked_count = fields.Integer(string="Worked", compute="_compute_revival")
+    revival_ignored_count = fields.Integer(string="Ignored", compute="_compute_revival")
+    revival_pending_count = fields.Integer(string="Pending", compute="_compute_revival")
+    revival_rate = fields.Float(
+        string="Revival Rate (%)", digits=(16, 1), compute="_compute_revival"
+    )
+    revival_win_rate = fields.Float(
+        string="Win Rate (%)", digits=(16, 1), compute="_compute_revival"
+    )
+    revival_median_days = fields.Float(
+        string="Median Days to Revival", digits=(16, 1), compute="_compute_revival"
     )
 
     @api.depends("trigger", "date_start", "dry_run")
@@ -145,6 +172,32 @@ class WorkflowLog(models.Model):
                     trigger=triggers.get(log.trigger),
                     date=when,
                 )
+            )
+
+    def _compute_revival(self):
+        # The report's own figures, as its readers may see them: one query for
+        # every log shown.
+        Report = self.env["crm.followup.effectiveness.report"]
+        counts = ["won", "lost", "advanced", "worked", "ignored", "pending"]
+        groups = {
+            log: values
+            for log, *values in Report._read_group(
+                [("log_id", "in", self.ids)],
+                ["log_id"],
+                [
+                    *(f"{result}_count:sum" for result in counts),
+                    "revival_rate:avg",
+                    "win_rate:avg",
+                    "revival_days:median",
+                ],
+            )
+        }
+        for log in self:
+            values = groups.get(log) or [0] * (len(counts) + 3)
+            for result, count in zip(counts, values, strict=False):
+                log[f"revival_{result}_count"] = count
+            log.revival_rate, log.revival_win_rate, log.revival_median_days = (
+                value or 0.0 for value in values[len(counts) :]
             )
 
     @api.depends("parameters")
@@ -309,10 +362,20 @@ class WorkflowLog(models.Model):
         return RunParams.from_json(self.parameters)
 
     def _add_lines(self, vals_list):
-        """One line per opportunity considered."""
+        """One line per opportunity considered; a scheduled re-engagement's
+        result is pending until the daily refresh."""
         self.ensure_one()
         self.env["workflow.log.line"].sudo().create(
-            [dict(vals, log_id=self.id) for vals in vals_list]
+            [
+                dict(
+                    vals,
+                    log_id=self.id,
+                    revival_result="pending"
+                    if vals["outcome"] == "scheduled"
+                    else False,
+                )
+                for vals in vals_list
+            ]
         )
 
     def _add_counts(self, counts):
@@ -378,6 +441,14 @@ class WorkflowLog(models.Model):
         steps = ["detect_stale"]
         if self.stale_count:
             steps.append("filter_eligible")
+        # The escalation looks at the opportunities skipped for an open
+        # activity, when it is on.
+        if (
+            not self.dry_run
+            and (self.skipped_pending_count or self.escalated_count)
+            and self._params().escalate_after_days
+        ):
+            steps.append("escalate_overdue")
         if self.eligible_count:
             steps.append("draft_message")
             if not self.dry_run:
@@ -423,6 +494,14 @@ class WorkflowLog(models.Model):
                         "Skipped: %(won)s won, %(pending)s with an open activity.",
                         won=counts["skipped_won"],
                         pending=counts["skipped_pending"],
+                    )
+                )
+            if counts["escalated"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s ignored re-engagements escalated to their team "
+                        "leader.",
+                        count=counts["escalated"],
                     )
                 )
             if counts["skipped_unassigned"]:

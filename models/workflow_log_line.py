@@ -1,4 +1,17 @@
-from odoo import fields, models
+from collections import defaultdict
+from datetime import datetime, time, timedelta
+
+from odoo import SUPERUSER_ID, api, fields, models
+from odoo.tools import SQL
+
+from .followup_const import REVIVAL_RESULTS, REVIVED, WORK_MESSAGE_TYPES
+
+# Lines whose result is refreshed per query (and per transaction in the cron).
+REVIVAL_BATCH = 2000
+# Messages that show somebody worked on the opportunity after its
+# re-engagement: the stale clock's work, and the notifications a person's
+# change posts (a tracked edit, a completed activity).
+REVIVAL_MESSAGE_TYPES = (*WORK_MESSAGE_TYPES, "notification")
 
 OUTCOMES = [
     ("scheduled", "Scheduled"),
@@ -8,6 +21,7 @@ OUTCOMES = [
     ("skipped_unassigned", "Skipped: No Assignee"),
     ("skipped_paused", "Skipped: Paused"),
     ("deferred", "Deferred: Daily Cap"),
+    ("escalated", "Escalated"),
     ("error", "Error"),
 ]
 
@@ -53,3 +67,204 @@ class WorkflowLogLine(models.Model):
     reason = fields.Text(readonly=True)
     date = fields.Datetime(related="log_id.date_start")
     state = fields.Selection(related="log_id.state")
+
+    # What the opportunity was when it was considered, for the report: copied
+    # at creation, so that later changes do not rewrite the past. Indexed
+    # where set (the lines of assigned opportunities only): deleting a stage,
+    # a team, an activity type or a template sets its lines' link to null,
+    # which would otherwise scan the whole table.
+    stage_id = fields.Many2one("crm.stage", readonly=True, index="btree_not_null")
+    team_id = fields.Many2one(
+        "crm.team", string="Sales Team", readonly=True, index="btree_not_null"
+    )
+    activity_type_id = fields.Many2one(
+        "mail.activity.type", readonly=True, index="btree_not_null"
+    )
+    wording_template_id = fields.Many2one(
+        "mail.template",
+        string="Stage Wording",
+        readonly=True,
+        index="btree_not_null",
+        help="The stage's re-engagement wording used (empty: the default wording).",
+    )
+
+    # Did it work? Set on scheduled re-engagements by the daily refresh (see
+    # _cron_followup_refresh_revival), never by hand.
+    revival_result = fields.Selection(
+        REVIVAL_RESULTS,
+        string="Result",
+        readonly=True,
+        help="The best that happened to the opportunity within the result window "
+        "after this re-engagement: won, lost, advanced (a later stage), worked (a "
+        "person updated it, wrote on it or completed an activity on it, or the "
+        "customer wrote) or ignored. Provisional until the window closes.",
+    )
+    revival_date = fields.Datetime(
+        string="Revived On",
+        readonly=True,
+        help="The first sign of life after the re-engagement.",
+    )
+    revival_days = fields.Integer(string="Days to Revival", readonly=True)
+    revival_closed = fields.Boolean(
+        string="Result Final",
+        readonly=True,
+        help="The result window is over: the result no longer changes.",
+    )
+    revival_checked = fields.Date(string="Result Checked On", readonly=True)
+
+    # The daily refresh reads the open results only: without this index it
+    # scans every line the log ever kept.
+    _revival_open_index = models.Index(
+        "(id) WHERE outcome = 'scheduled' AND revival_closed IS NOT TRUE"
+    )
+
+    # ------------------------------------------------------------
+    # Revival results
+    # ------------------------------------------------------------
+
+    @api.model
+    def _cron_followup_refresh_revival(self):
+        """Daily: the result of every re-engagement whose window is still
+        open, in batches, each its own transaction in the cron, within the
+        cron's time budget (the scheduler calls again while work is left).
+        Only reads what exists (the opportunity, its messages, tracking and
+        activities); never writes the opportunity."""
+        window = self.env["res.config.settings"]._followup_settings()[
+            "revival_window_days"
+        ]
+        now = fields.Datetime.now()
+        in_cron = bool(self.env.context.get("cron_id"))
+        domain = self._revival_open_domain(now.date())
+        remaining = self.search_count(domain)
+        while lines := self.search(domain, order="id", limit=REVIVAL_BATCH):
+            lines._followup_refresh_revival(window, now)
+            remaining = max(remaining - len(lines), 0)
+            # Refreshed lines are not read again: memory stays flat.
+            self.env.flush_all()
+            self.env.invalidate_all()
+            if in_cron and not self.env["ir.cron"]._commit_progress(
+                len(lines), remaining=remaining
+            ):
+                return
+
+    @api.model
+    def _revival_open_domain(self, today):
+        """Scheduled re-engagements whose window is open, not refreshed today."""
+        return [
+            ("outcome", "=", "scheduled"),
+            ("revival_closed", "=", False),
+            "|",
+            ("revival_checked", "=", False),
+            ("revival_checked", "<", today),
+        ]
+
+    def _followup_refresh_revival(self, window_days, now):
+        """Compute the result of these lines from what happened to their
+        opportunity from the re-engagement's moment (its run's start) to the
+        end of the window, in one query for the whole batch."""
+        if not self:
+            return
+        self.env.flush_all()
+        window = timedelta(days=window_days)
+        # One query for the batch: a query per line would not refresh a big
+        # log in a night, and the ORM has no "first event after a date per
+        # record" to read these with.
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT line.id, log.date_start,
+                       lead.won_status, lead.date_closed,
+                       CASE WHEN lead.write_uid IS DISTINCT FROM %(root_user)s
+                            THEN lead.write_date END,
+                       (SELECT min(message.date) FROM mail_message message
+                         WHERE message.model = 'crm.lead'
+                           AND message.res_id = line.lead_id
+                           AND message.date >= log.date_start
+                           AND message.date < log.date_start + %(window)s
+                           AND message.message_type IN %(types)s
+                           AND message.author_id IS DISTINCT FROM %(odoobot)s),
+                       (SELECT min(done.date_done) FROM mail_activity done
+                         WHERE done.res_model = 'crm.lead'
+                           AND done.res_id = line.lead_id
+                           AND done.active IS NOT TRUE
+                           AND done.date_done >= log.date_start::date
+                           AND done.date_done <= (log.date_start + %(window)s)::date),
+                       (SELECT min(message.date)
+                          FROM mail_message message
+                          JOIN mail_tracking_value tracking
+                            ON tracking.mail_message_id = message.id
+                          JOIN crm_stage new_stage
+                            ON new_stage.id = tracking.new_value_integer
+                          LEFT JOIN crm_stage old_stage
+                            ON old_stage.id = tracking.old_value_integer
+                         WHERE message.model = 'crm.lead'
+                           AND message.res_id = line.lead_id
+                           AND message.date >= log.date_start
+                           AND message.date < log.date_start + %(window)s
+                           AND tracking.field_id = %(stage_field)s
+                           AND CASE
+                               WHEN line_stage.id IS NOT NULL
+                               THEN (new_stage.sequence, new_stage.id)
+                                    > (line_stage.sequence, line_stage.id)
+                               -- a line of a version before 19.0.1.2.0
+                               ELSE (new_stage.sequence, new_stage.id)
+                                    > (old_stage.sequence, old_stage.id)
+                           END)
+                  FROM workflow_log_line line
+                  JOIN workflow_log log ON log.id = line.log_id
+                  LEFT JOIN crm_lead lead ON lead.id = line.lead_id
+                  LEFT JOIN crm_stage line_stage ON line_stage.id = line.stage_id
+                 WHERE line.id IN %(ids)s
+                """,
+                root_user=SUPERUSER_ID,
+                odoobot=self.env.ref("base.partner_root").id,
+                window=window,
+                types=REVIVAL_MESSAGE_TYPES,
+                stage_field=self.env["ir.model.fields"]._get("crm.lead", "stage_id").id,
+                ids=tuple(self.ids),
+            )
+        )
+        today = now.date()
+        # Lines with the same values are written at once (most are ignored).
+        updates = defaultdict(list)
+        for (
+            line_id,
+            start,
+            won_status,
+            date_closed,
+            write_date,
+            message_date,
+            done_day,
+            advance_date,
+        ) in self.env.cr.fetchall():
+            end = start + window
+
+            def within(moment, start=start, end=end):
+                return moment if moment and start <= moment < end else None
+
+            closed = within(date_closed)
+            # A day done: its start, or the re-engagement's moment that day.
+            done_date = done_day and max(start, datetime.combine(done_day, time.min))
+            events = {
+                "won": closed if won_status == "won" else None,
+                "lost": closed if won_status == "lost" else None,
+                "advanced": advance_date,
+                "worked": min(
+                    filter(None, [message_date, done_date, within(write_date)]),
+                    default=None,
+                ),
+            }
+            result = next((key for key, when in events.items() if when), "ignored")
+            first = min(filter(None, events.values()), default=None)
+            days = (first - start).days if first and result in REVIVED else 0
+            updates[result, first, days, now >= end].append(line_id)
+        for (result, first, days, closed), line_ids in updates.items():
+            self.browse(line_ids).write(
+                {
+                    "revival_result": result,
+                    "revival_date": first,
+                    "revival_days": days,
+                    "revival_closed": closed,
+                    "revival_checked": today,
+                }
+            )

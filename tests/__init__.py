@@ -3,12 +3,14 @@ from . import test_api
 from . import test_chat
 from . import test_draft
 from . import test_ecosystem
+from . import test_escalation
 from . import test_performance
 from . import test_platform
 from . import test_preview
 from . import test_real_use
 from . import test_reliability
+from . import test_revival
 from . import test_runner
 from . import test_time
-from . import test_triggers
 from . import test_tours
+from . import test_triggers

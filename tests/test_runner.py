@@ -49,6 +49,9 @@ class TestRunner(FollowupCase):
             [
                 "detect_stale",
                 "filter_eligible",
+                # On by default, it looked at the opportunity with an open
+                # activity (and found no re-engagement overdue there).
+                "escalate_overdue",
                 "draft_message",
                 "schedule_activity",
                 "log_execution",
@@ -65,6 +68,7 @@ class TestRunner(FollowupCase):
                 "skipped_unassigned": 0,
                 "skipped_paused": 0,
                 "deferred": 0,
+                "escalated": 0,
                 "errors": 0,
                 "warnings": 0,
             },

@@ -80,6 +80,8 @@ class TestTriggers(FollowupCase):
                 "default_user_id": 0,
                 "clock": "work",
                 "daily_cap": 0,
+                "escalate_after_days": 3,
+                "revival_window_days": 30,
                 "working_days": True,
             },
         )

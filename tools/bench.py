@@ -35,8 +35,19 @@ The log's own costs, each on its own databases (``--sizes ""`` runs only them):
   lines per second. Then, on a copy, the purge before its batches of lines:
   one unlink of 1,000 old logs, their lines deleted by the cascade.
 
+- ``--escalation``: the addon's run on the N pipeline where the 20 % of
+  opportunities with an open activity hold a re-engagement a month overdue
+  instead: it schedules the stale ones and escalates those (the activities
+  created count both).
+- ``--revival``: the daily refresh of the re-engagements' results over
+  100,000 scheduled log lines (``--revival-lines``) of the last four weeks on
+  a 10,000-opportunity pipeline, a quarter of them with a message after their
+  re-engagement: wall seconds, queries, peak memory; and the same at a fifth
+  of the lines, for the memory to compare.
+
 Usage: python3 tools/bench.py [--sizes 1000,10000,50000] [--slow-peers-max 10000]
-       [--explain] [--deletion] [--purge [--purge-logs 100000]]
+       [--explain] [--deletion] [--purge [--purge-logs 100000]] [--escalation]
+       [--revival [--revival-lines 100000]]
 """
 
 import argparse
@@ -177,6 +188,26 @@ with registry.cursor() as cr:
     ))
 """
 
+# --escalation: the planned activities become re-engagements a month overdue,
+# on opportunities still stale: each is escalated to its team leader (where
+# the leader is not its salesperson).
+ESCALATION = """
+import sys
+import odoo
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+config.parse_config(sys.argv[1:])
+registry = Registry(config["db_name"][0])
+with registry.cursor() as cr:
+    cr.execute(
+        "UPDATE mail_activity SET is_followup = true,"
+        " date_deadline = (now() - interval '30 days')::date"
+        " WHERE summary = 'Planned call'"
+    )
+    cr.execute("ANALYZE mail_activity")
+"""
+
 RUN = """
 import json, resource, sys, time
 import odoo
@@ -198,7 +229,7 @@ def count_followups(cr):
     cr.execute("SELECT count(*) FROM mail_activity"
                " WHERE res_model = 'crm.lead' AND active"
                " AND create_date > now() at time zone 'UTC' - interval '1 day'"
-               " AND summary LIKE 'Re-engage:%%'")
+               " AND (summary LIKE 'Re-engage:%%' OR summary LIKE 'Escalation:%%')")
     return cr.fetchone()[0]
 
 def run_once(env):
@@ -522,6 +553,83 @@ with registry.cursor() as cr:
 """
 
 
+# --revival: scheduled lines of runs of the last four weeks, on the bench
+# pipeline's opportunities (their stage then: the current one); a quarter of
+# the opportunities get a note a day ago, after every re-engagement.
+REVIVAL_LINES = """
+WITH runs AS (
+    INSERT INTO workflow_log (workflow_name, trigger, state, company_id, user_id,
+        date_start, date_end, duration, stale_days, dry_run, parameters,
+        create_uid, write_uid, create_date, write_date)
+    SELECT 'opportunity_follow_up', 'cron', 'done', 1, 1, stamp, stamp, 1.0, 14,
+        false, json_build_object('stale_days', 14), 1, 1, stamp, stamp
+    FROM (
+        SELECT now() at time zone 'UTC' - make_interval(days => 2 + g) AS stamp
+        FROM generate_series(1, 28) AS g
+    ) AS stamps
+    RETURNING id
+), logs AS (
+    SELECT array_agg(id ORDER BY id) AS ids FROM runs
+), leads AS (
+    SELECT array_agg(id ORDER BY id) AS ids, array_agg(user_id ORDER BY id) AS users,
+        array_agg(stage_id ORDER BY id) AS stages,
+        array_agg(team_id ORDER BY id) AS teams, count(*) AS n
+    FROM crm_lead WHERE active
+)
+INSERT INTO workflow_log_line (log_id, company_id, lead_id, outcome, assignee_id,
+    stage_id, team_id, days_stale, revival_result, create_uid, write_uid,
+    create_date, write_date)
+SELECT logs.ids[1 + g % 28], 1, leads.ids[1 + g % leads.n], 'scheduled',
+    leads.users[1 + g % leads.n], leads.stages[1 + g % leads.n],
+    leads.teams[1 + g % leads.n], 20, 'pending',
+    1, 1, now() at time zone 'UTC', now() at time zone 'UTC'
+FROM generate_series(1, {lines}) AS g, logs, leads;
+INSERT INTO mail_message (model, res_id, message_type, body, author_id, date,
+    create_uid, write_uid, create_date, write_date)
+SELECT 'crm.lead', id, 'comment', '<p>Sent the new offer.</p>', 3,
+    now() at time zone 'UTC' - interval '1 day', 1, 1,
+    now() at time zone 'UTC', now() at time zone 'UTC'
+FROM crm_lead WHERE id % 4 = 0;
+"""
+
+REFRESH = """
+import json, resource, sys, time
+import odoo
+import odoo.sql_db
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+config.parse_config(sys.argv[1:])
+registry = Registry(config["db_name"][0])
+queries = [0]
+execute = odoo.sql_db.Cursor.execute
+
+def counting_execute(self, *args, **kwargs):
+    queries[0] += 1
+    return execute(self, *args, **kwargs)
+
+with registry.cursor() as cr:
+    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+    cr.execute("SELECT count(*) FROM workflow_log_line WHERE outcome = 'scheduled'")
+    lines = cr.fetchone()[0]
+    odoo.sql_db.Cursor.execute = counting_execute
+    started = time.monotonic()
+    env["workflow.log.line"]._cron_followup_refresh_revival()
+    cr.commit()
+    wall = time.monotonic() - started
+    odoo.sql_db.Cursor.execute = execute
+    cr.execute(
+        "SELECT revival_result, count(*) FROM workflow_log_line"
+        " WHERE outcome = 'scheduled' GROUP BY 1 ORDER BY 1"
+    )
+    results = dict(cr.fetchall())
+    print(json.dumps({
+        "wall": wall, "queries": queries[0], "lines": lines, "results": results,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+"""
+
+
 def odoo_options(cluster, addons, database):
     return [
         f"--addons-path={addons}",
@@ -657,6 +765,33 @@ def bench_purge(cluster, addons, logs):
     return rows
 
 
+def bench_revival(cluster, addons, lines):
+    """The daily refresh of results over ``lines`` scheduled log lines, and
+    over a fifth of them (flat memory: the same peak)."""
+    print(f"== revival refresh: {lines} log lines")
+    prepare(cluster, addons, 10000)
+    rows = {}
+    for count in (lines // 5, lines):
+        database = f"bench_revival_{count}"
+        copy_database(cluster, TEMPLATE, database)
+        psql(cluster, REVIVAL_LINES.format(lines=count), database=database)
+        vacuum_analyze(cluster, database)
+        rows[count] = json.loads(
+            python(REFRESH, *odoo_options(cluster, addons, database))
+        )
+        print(f"  {count} lines: {rows[count]}")
+    print("\n| revival refresh | wall s | ms/1k lines | queries | peak MB | results |")
+    print("|---|---|---|---|---|---|")
+    for count, row in rows.items():
+        print(
+            f"| {count:,} lines | {row['wall']:.1f} "
+            f"| {row['wall'] * 1e6 / max(count, 1):.0f} | {row['queries']} "
+            f"| {row['peak_mb']:.0f} | {row['results']} |"
+        )
+    print()
+    return rows
+
+
 def oca_installed():
     probe = "import odoo.addons.crm_lead_escalation"
     return (
@@ -690,6 +825,23 @@ def main():
         "--purge", action="store_true", help="time the log purge as the cron runs it"
     )
     parser.add_argument(
+        "--escalation",
+        action="store_true",
+        help="the addon alone, the open activities being re-engagements a month "
+        "overdue: it schedules and escalates",
+    )
+    parser.add_argument(
+        "--revival",
+        action="store_true",
+        help="time the daily refresh of the re-engagements' results",
+    )
+    parser.add_argument(
+        "--revival-lines",
+        type=int,
+        default=100000,
+        help="scheduled log lines the refresh reads",
+    )
+    parser.add_argument(
         "--purge-logs",
         type=int,
         default=100000,
@@ -700,15 +852,23 @@ def main():
     results = {}
     with pgcluster.throwaway_cluster() as cluster, pgcluster.addons_path() as addons:
         for size in sizes:
-            print(f"== N = {size}" + (" (all features on)" if args.features else ""))
+            print(
+                f"== N = {size}"
+                + (" (all features on)" if args.features else "")
+                + (" (overdue re-engagements to escalate)" if args.escalation else "")
+            )
             prepare(cluster, addons, size)
             if args.features:
                 python(FEATURES, *odoo_options(cluster, addons, TEMPLATE))
+            if args.escalation:
+                python(ESCALATION, *odoo_options(cluster, addons, TEMPLATE))
             rows = {}
             for contender in ("addon", "automation", "loop", "oca"):
                 if contender == "oca" and not oca_installed():
                     print("  oca: skipped (crm_lead_escalation is not installed)")
                     continue
+                if contender != "addon" and args.escalation:
+                    continue  # they do not escalate
                 if contender != "addon" and size > args.slow_peers_max:
                     print(
                         f"  {contender}: skipped (slow peer, N > {args.slow_peers_max})"
@@ -728,6 +888,8 @@ def main():
             )
         if args.purge:
             results["purge"] = bench_purge(cluster, addons, args.purge_logs)
+        if args.revival:
+            results["revival"] = bench_revival(cluster, addons, args.revival_lines)
     if {10000, 50000} <= set(results):
         per_10k = per_activity(results[10000]["addon"])
         per_50k = per_activity(results[50000]["addon"])

@@ -6,6 +6,7 @@ its DevTools protocol (websocket-client), logs in, opens each page and saves a
 PNG. The run log and the opportunity shown are read from the demo database.
 
 Usage: python3 tools/screenshots.py [--url URL] [--login admin] [--password admin]
+       [--only screenshot_effectiveness.png,...]
 """
 
 import argparse
@@ -59,6 +60,12 @@ PAGES = [
         None,
     ),
     ("screenshot_log_form.png", "/odoo/followup-logs/{log_id}", ".o_form_view", None),
+    (
+        "screenshot_effectiveness.png",
+        "/odoo/action-crm_opportunity_followup.crm_followup_effectiveness_report_action",
+        ".o_pivot table",
+        None,
+    ),
     (
         "screenshot_opportunity.png",
         "/odoo/action-crm.crm_lead_action_pipeline/{lead_id}",
@@ -155,7 +162,9 @@ def main():
     parser.add_argument("--url", default="http://127.0.0.1:8069")
     parser.add_argument("--login", default="admin")
     parser.add_argument("--password", default="admin")
+    parser.add_argument("--only", help="comma-separated file names to capture")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     args.log_id, args.lead_id = demo_records()
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if not binary:
@@ -171,6 +180,8 @@ def main():
         )
         time.sleep(3)
         for filename, path, selector, script in PAGES:
+            if only and filename not in only:
+                continue
             url = args.url + path.format(log_id=args.log_id, lead_id=args.lead_id)
             chrome.open(url, selector)
             if script:

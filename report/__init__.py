@@ -1,0 +1,1 @@
+from . import crm_followup_effectiveness_report

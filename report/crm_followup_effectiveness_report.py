@@ -1,0 +1,131 @@
+from odoo import fields, models
+from odoo.tools import SQL
+
+from ..models.followup_const import REVIVAL_RESULTS, REVIVED
+
+# A count per result.
+RESULT_COUNT_FIELDS = {
+    "won": "won_count",
+    "lost": "lost_count",
+    "advanced": "advanced_count",
+    "worked": "worked_count",
+    "ignored": "ignored_count",
+    "pending": "pending_count",
+}
+
+
+class CrmFollowupEffectivenessReport(models.Model):
+    """Follow-up Effectiveness: what became of each re-engagement scheduled by
+    a run, one row per re-engagement (a ``workflow.log.line`` scheduled).
+
+    The rates are averages of a 100 / 0 column, so that the pivot and the
+    graph, grouped any way, show the true rate of each group; a re-engagement
+    without a result yet counts in neither side. The median days to revival
+    is PostgreSQL's ``percentile_cont`` (the ``median`` aggregator below).
+    """
+
+    _name = "crm.followup.effectiveness.report"
+    _description = "Follow-up Effectiveness"
+    _auto = False
+    _rec_name = "lead_id"
+    _order = "date desc, id desc"
+
+    line_id = fields.Many2one("workflow.log.line", string="Log Line", readonly=True)
+    log_id = fields.Many2one("workflow.log", string="Run", readonly=True)
+    lead_id = fields.Many2one("crm.lead", string="Opportunity", readonly=True)
+    user_id = fields.Many2one("res.users", string="Salesperson", readonly=True)
+    team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
+    stage_id = fields.Many2one("crm.stage", string="Stage at Follow-up", readonly=True)
+    activity_type_id = fields.Many2one("mail.activity.type", readonly=True)
+    wording_template_id = fields.Many2one(
+        "mail.template", string="Stage Wording", readonly=True
+    )
+    company_id = fields.Many2one("res.company", readonly=True)
+    date = fields.Datetime(string="Follow-up Date", readonly=True)
+    revival_result = fields.Selection(REVIVAL_RESULTS, string="Result", readonly=True)
+    revival_date = fields.Datetime(string="Revived On", readonly=True)
+    revival_closed = fields.Boolean(string="Final", readonly=True)
+
+    # Measures
+    revival_days = fields.Float(
+        string="Days to Revival (Median)",
+        readonly=True,
+        aggregator="median",
+        help="Days from the re-engagement to the first sign of life of a revived "
+        "opportunity (won, advanced or worked), the median of the group.",
+    )
+    revival_rate = fields.Float(
+        string="Revival Rate (%)",
+        readonly=True,
+        aggregator="avg",
+        help="(Won + advanced + worked) / re-engagements with a result.",
+    )
+    win_rate = fields.Float(
+        string="Win Rate (%)",
+        readonly=True,
+        aggregator="avg",
+        help="Won / re-engagements with a result.",
+    )
+    followup_count = fields.Integer(string="Re-engagements", readonly=True)
+    won_count = fields.Integer(string="Won", readonly=True)
+    lost_count = fields.Integer(string="Lost", readonly=True)
+    advanced_count = fields.Integer(string="Advanced", readonly=True)
+    worked_count = fields.Integer(string="Worked", readonly=True)
+    ignored_count = fields.Integer(string="Ignored", readonly=True)
+    pending_count = fields.Integer(string="Pending", readonly=True)
+
+    @property
+    def _table_query(self):
+        result = SQL("COALESCE(line.revival_result, 'pending')")
+        return SQL(
+            """
+            SELECT line.id,
+                   line.id AS line_id,
+                   line.log_id,
+                   line.lead_id,
+                   line.assignee_id AS user_id,
+                   line.team_id,
+                   line.stage_id,
+                   line.activity_type_id,
+                   line.wording_template_id,
+                   line.company_id,
+                   log.date_start AS date,
+                   %(result)s AS revival_result,
+                   line.revival_date,
+                   line.revival_closed,
+                   CASE WHEN %(result)s IN %(revived)s
+                        THEN line.revival_days END AS revival_days,
+                   CASE WHEN %(result)s = 'pending' THEN NULL
+                        WHEN %(result)s IN %(revived)s THEN 100.0
+                        ELSE 0.0 END AS revival_rate,
+                   CASE WHEN %(result)s = 'pending' THEN NULL
+                        WHEN %(result)s = 'won' THEN 100.0
+                        ELSE 0.0 END AS win_rate,
+                   1 AS followup_count,
+                   %(counts)s
+              FROM workflow_log_line line
+              JOIN workflow_log log ON log.id = line.log_id
+             WHERE line.outcome = 'scheduled'
+            """,
+            result=result,
+            revived=REVIVED,
+            counts=SQL(", ").join(
+                SQL(
+                    "(%s = %s)::int AS %s",
+                    result,
+                    value,
+                    SQL.identifier(fname),
+                )
+                for value, fname in RESULT_COUNT_FIELDS.items()
+            ),
+        )
+
+    def _read_group_select(self, aggregate_spec, query):
+        # The median, which PostgreSQL has and read_group does not.
+        if aggregate_spec == "revival_days:median":
+            fname = "revival_days"
+            return SQL(
+                "percentile_cont(0.5) WITHIN GROUP (ORDER BY %s)",
+                self._field_to_sql(self._table, fname, query),
+            )
+        return super()._read_group_select(aggregate_spec, query)

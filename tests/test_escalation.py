@@ -1,0 +1,327 @@
+"""Escalation of re-engagements nobody did: after the threshold in working days
+and not before, once, to the right person, and never on a deal that was worked."""
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+
+from freezegun import freeze_time
+
+from odoo import SUPERUSER_ID, api, fields
+from odoo.orm.environments import Transaction
+from odoo.tests import Form, TransactionCase, new_test_user, tagged
+from odoo.tools import SQL
+
+from .common import FollowupCase
+
+# A Monday: the re-engagement booked that day is due on Wednesday (2 working
+# days); 3 working days past it is the next Monday, so the escalation comes on
+# Tuesday 9 March, whereas 3 calendar days would have brought it on Sunday.
+MONDAY = datetime(2027, 3, 1, 10, 0)
+
+
+def day(offset):
+    return MONDAY + timedelta(days=offset)
+
+
+class TestEscalation(FollowupCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.lead = cls._opportunity("Initech Upgrade", days=20)
+
+    def _escalations(self, leads):
+        return self.Activity.search(
+            [
+                ("res_model", "=", "crm.lead"),
+                ("res_id", "in", leads.ids),
+                ("is_followup_escalation", "=", True),
+            ]
+        )
+
+    def _line(self, log, lead):
+        return log.line_ids.filtered(lambda line: line.lead_id == lead)
+
+    def _book(self):
+        with freeze_time(MONDAY):
+            self._run_cron()
+        followup = self._followups(self.lead)
+        self.assertEqual(followup.date_deadline, day(2).date())
+        return followup
+
+    def test_after_the_threshold_in_working_days(self):
+        followup = self._book()
+        # Saturday (3 calendar days past Wednesday) and Monday (3 working days
+        # past it, not more): nothing yet.
+        for offset in (5, 7):
+            with self.subTest(day=day(offset).date()), freeze_time(day(offset)):
+                log = self._run_cron()
+                self.assertFalse(self._escalations(self.lead))
+                self.assertEqual(log.escalated_count, 0)
+                self.assertEqual(self._line(log, self.lead).outcome, "skipped_pending")
+                self.assertIn("escalate_overdue", log._result()["steps_executed"])
+        with freeze_time(day(8)):
+            log = self._run_cron()
+        escalation = self._escalations(self.lead)
+        self.assertEqual(len(escalation), 1)
+        # The team leader gets it, due today; the re-engagement stays.
+        self.assertEqual(escalation.user_id, self.manager)
+        self.assertEqual(escalation.date_deadline, day(8).date())
+        self.assertEqual(
+            escalation.summary, "Escalation: Initech Upgrade (follow-up overdue 6 days)"
+        )
+        self.assertIn("Sam Seller", escalation.note)
+        self.assertIn("03/03/2027", escalation.note)
+        self.assertTrue(followup.active)
+        self.assertEqual(followup, self._followups(self.lead))
+        line = self._line(log, self.lead)
+        self.assertEqual(line.outcome, "escalated")
+        self.assertEqual(line.activity_id, escalation)
+        self.assertEqual(line.assignee_id, self.manager)
+        result = log._result()
+        self.assertEqual(result["counts"]["escalated"], 1)
+        self.assertEqual(result["counts"]["skipped_pending"], 0)
+        self.assertIn("1 ignored re-engagements escalated", result["message"])
+        self.assertIn("escalate_overdue", result["steps_executed"])
+        # Once: the next day's run leaves it as it is.
+        with freeze_time(day(9)):
+            log = self._run_cron()
+        self.assertEqual(self._escalations(self.lead), escalation)
+        self.assertEqual(log.escalated_count, 0)
+        self.assertEqual(self._line(log, self.lead).outcome, "skipped_pending")
+
+    def test_in_the_leaders_language(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.manager.lang = "fr_FR"
+        self._book()
+        with freeze_time(day(8)):
+            self._run_cron()
+        escalation = self._escalations(self.lead)
+        self.assertEqual(escalation.user_id, self.manager)
+        self.assertEqual(
+            escalation.summary,
+            "Remontée : Initech Upgrade (relance en retard de 6 jours)",
+        )
+        self.assertIn(
+            "La relance de « Initech Upgrade » par Sam Seller", escalation.note
+        )
+        # Dates in the leader's format.
+        self.assertIn("03/03/2027", escalation.note)
+
+    def test_no_escalation_on_a_deal_that_was_worked(self):
+        self._book()
+        with freeze_time(day(8)):
+            self.lead.with_user(self.salesperson).message_post(
+                body="Left a voicemail, will try again.", message_type="comment"
+            )
+            log = self._run_cron()
+        self.assertFalse(self._escalations(self.lead))
+        self.assertFalse(self._line(log, self.lead))
+        self.assertNotIn("escalate_overdue", log._result()["steps_executed"])
+
+    def test_a_done_followup_is_not_escalated(self):
+        followup = self._book()
+        with freeze_time(day(8)):
+            followup.with_user(self.salesperson).action_feedback(feedback="Called.")
+            log = self._run_cron()
+        self.assertFalse(self._escalations(self.lead))
+        self.assertEqual(log.escalated_count, 0)
+
+    def test_zero_turns_it_off_and_is_saved(self):
+        form = Form(self.env["res.config.settings"].with_user(self._admin()))
+        self.assertEqual(form.followup_escalate_after_days, 3)
+        form.followup_escalate_after_days = 0
+        form.save().execute()
+        form = Form(self.env["res.config.settings"])
+        self.assertEqual(form.followup_escalate_after_days, 0)
+        self._book()
+        with freeze_time(day(20)):
+            log = self._run_cron()
+        self.assertFalse(self._escalations(self.lead))
+        self.assertEqual(self._line(log, self.lead).outcome, "skipped_pending")
+        self.assertNotIn("escalate_overdue", log._result()["steps_executed"])
+
+    def test_leader_is_the_salesperson(self):
+        self.team.user_id = self.salesperson
+        self._book()
+        with freeze_time(day(8)):
+            log = self._run_cron()
+        self.assertFalse(self._escalations(self.lead))
+        line = self._line(log, self.lead)
+        self.assertEqual(line.outcome, "skipped_pending")
+        self.assertIn("the team leader is the salesperson", line.warning)
+        self.assertEqual(log.warning_count, 1)
+        # With a default follow-up user, it goes to them, and the line says why.
+        self._set_param("default_user_id", self.salesperson_2.id)
+        with freeze_time(day(9)):
+            log = self._run_cron()
+        self.assertEqual(self._escalations(self.lead).user_id, self.salesperson_2)
+        line = self._line(log, self.lead)
+        self.assertEqual(line.outcome, "escalated")
+        self.assertIn("escalated to the default follow-up user", line.warning)
+
+    def test_nobody_to_escalate_to(self):
+        self.team.user_id = False
+        self._book()
+        with freeze_time(day(8)):
+            log = self._run_cron()
+        self.assertFalse(self._escalations(self.lead))
+        self.assertIn("nobody to escalate to", self._line(log, self.lead).warning)
+
+    def test_digest_lists_escalations_apart(self):
+        self.manager.email = "mia@example.com"
+        self._book()
+        with freeze_time(day(8)):
+            self._run_cron()
+        mail = self.env["mail.mail"].search(
+            [("recipient_ids", "in", self.manager.partner_id.ids)]
+        )
+        self.assertEqual(len(mail), 1)
+        self.assertEqual(
+            mail.subject, "No stale opportunities to re-engage, 1 escalated to you"
+        )
+        self.assertIn("Escalated to you", mail.body_html)
+        self.assertIn("Initech Upgrade", mail.body_html)
+        self.assertNotIn("A re-engagement activity is now in your plan", mail.body_html)
+
+    def test_merge_keeps_one_escalation(self):
+        twin = self._opportunity("Initech Upgrade (copy)", days=20)
+        self._book()
+        with freeze_time(day(8)):
+            self._run_cron()
+        escalations = self._escalations(self.lead | twin)
+        self.assertEqual(len(escalations), 2)
+        merged = (self.lead | twin)._merge_opportunity(auto_unlink=True)
+        self.assertEqual(len(self._escalations(merged)), 1)
+        self.assertEqual(len(self._followups(merged).filtered("active")), 1)
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentEscalation(TransactionCase):
+    """Two runs on two real connections escalate each opportunity once."""
+
+    def test_two_runs_escalate_each_opportunity_once(self):
+        ids = self._commit_overdue(20)
+        self.addCleanup(self._cleanup, ids)
+        lead_ids = ids["leads"]
+        Runner = type(self.env["opportunity.followup.runner"])
+        original = Runner._log_execution
+        first_done, release = threading.Event(), threading.Event()
+
+        def held_open(runner, *args):
+            # The first run waits with its escalations inserted, not committed.
+            if threading.current_thread().name == "first":
+                first_done.set()
+                release.wait(30)
+            return original(runner, *args)
+
+        self.patch(Runner, "_log_execution", held_open)
+        results = {}
+
+        def worker():
+            name = threading.current_thread().name
+            try:
+                with self.registry.cursor() as cr:
+                    cr.transaction = Transaction(self.registry)
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    results[name] = env["opportunity.followup.runner"].run(
+                        lead_ids=lead_ids
+                    )
+            except Exception as exc:  # asserted below
+                results[name] = exc
+                first_done.set()
+
+        first = threading.Thread(target=worker, name="first")
+        second = threading.Thread(target=worker, name="second")
+        with self.assertNoLogs("odoo.sql_db", level="ERROR"):
+            first.start()
+            self.assertTrue(first_done.wait(30))
+            self.assertNotIsInstance(results.get("first"), Exception)
+            second.start()
+            time.sleep(1)  # the second run now waits on the first one's rows
+            release.set()
+            first.join(60)
+            second.join(60)
+        self.assertEqual(results["first"]["counts"]["escalated"], 20)
+        self.assertEqual(results["second"]["counts"]["escalated"], 0)
+        self.assertEqual(results["second"]["counts"]["skipped_pending"], 20)
+        self.assertEqual(results["second"]["counts"]["errors"], 0)
+        with self.registry.cursor() as cr:
+            cr.execute(
+                SQL(
+                    "SELECT res_id, count(*) FROM mail_activity "
+                    "WHERE res_model = 'crm.lead' AND res_id IN %s AND active "
+                    "AND is_followup_escalation GROUP BY res_id",
+                    tuple(lead_ids),
+                )
+            )
+            self.assertEqual(dict(cr.fetchall()), dict.fromkeys(lead_ids, 1))
+
+    def _commit_overdue(self, count):
+        """Stale opportunities whose re-engagement is a month overdue, and a
+        team leader to escalate to, committed."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            leader = new_test_user(
+                env, "fu_race_leader", groups="sales_team.group_sale_manager"
+            )
+            seller = new_test_user(
+                env, "fu_race_seller", groups="sales_team.group_sale_salesman"
+            )
+            team = env["crm.team"].create({"name": "Race Team", "user_id": leader.id})
+            leads = env["crm.lead"].create(
+                [
+                    {
+                        "name": f"Overdue {i}",
+                        "type": "opportunity",
+                        "user_id": seller.id,
+                        "team_id": team.id,
+                    }
+                    for i in range(count)
+                ]
+            )
+            env["mail.activity"].create(
+                [
+                    {
+                        "res_model_id": env["ir.model"]._get_id("crm.lead"),
+                        "res_id": lead.id,
+                        "user_id": seller.id,
+                        "date_deadline": fields.Date.today() - timedelta(days=30),
+                        "is_followup": True,
+                    }
+                    for lead in leads
+                ]
+            )
+            env.flush_all()
+            cr.execute(
+                SQL(
+                    "UPDATE crm_lead SET write_date = %s WHERE id IN %s",
+                    fields.Datetime.now() - timedelta(days=40),
+                    tuple(leads.ids),
+                )
+            )
+            return {
+                "leads": leads.ids,
+                "team": team.id,
+                "users": (leader | seller).ids,
+            }
+
+    def _cleanup(self, ids):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            logs = (
+                env["workflow.log.line"]
+                .search([("lead_id", "in", ids["leads"])])
+                .log_id
+            )
+            logs.unlink()
+            env["crm.lead"].browse(ids["leads"]).unlink()
+            env["crm.team"].browse(ids["team"]).unlink()
+            users = env["res.users"].browse(ids["users"])
+            try:
+                with cr.savepoint():
+                    users.unlink()
+            except Exception:  # referenced elsewhere: keep them, archived
+                logging.getLogger(__name__).info("Test users kept, archived")
+                users.action_archive()

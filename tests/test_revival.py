@@ -1,0 +1,296 @@
+"""Did it work? Each re-engagement's result, from what people and customers
+really did after it, and the Follow-up Effectiveness report's figures."""
+
+from datetime import timedelta
+
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.tests import users
+
+from odoo.addons.crm_opportunity_followup.models import workflow_log_line
+
+from .common import FollowupCase
+
+# After the test database's own dates: Odoo stamps write_date from the
+# database clock, which freeze_time does not move.
+T0 = fields.Datetime.now().replace(microsecond=0) + timedelta(days=10)
+
+
+def at(days):
+    return T0 + timedelta(days=days)
+
+
+class RevivalCase(FollowupCase):
+    def _book(self, leads):
+        """The daily job books a re-engagement on each of ``leads`` at T0."""
+        with freeze_time(T0):
+            log = self._run_cron()
+        lines = log.line_ids.filtered(lambda line: line.lead_id in leads)
+        self.assertEqual(set(lines.mapped("outcome")), {"scheduled"})
+        self.assertEqual(set(lines.mapped("revival_result")), {"pending"})
+        return log, lines
+
+    def _refresh(self, days):
+        """The daily refresh of results, as the cron's user, ``days`` after T0."""
+        with freeze_time(at(days)):
+            self.env["workflow.log.line"].with_user(
+                self.odoobot
+            )._cron_followup_refresh_revival()
+        self.env.invalidate_all()
+
+    def _line(self, lines, lead):
+        return lines.filtered(lambda line: line.lead_id == lead)
+
+    def _flush_tracking(self):
+        """Post the tracking messages now, as the commit would (at the
+        current, frozen, time)."""
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+
+
+class TestRevivalResults(RevivalCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        names = ["Won", "Lost", "Advanced", "Posted", "Done", "Ignored", "Cancelled"]
+        cls.leads = {name: cls._opportunity(f"{name} Deal", days=20) for name in names}
+
+    def test_each_result_from_real_events(self):
+        leads = self.leads
+        _log, lines = self._book(self.env["crm.lead"].union(*leads.values()))
+        followups = {name: self._followups(lead) for name, lead in leads.items()}
+        as_seller = {
+            name: lead.with_user(self.salesperson) for name, lead in leads.items()
+        }
+        with freeze_time(at(1)):
+            as_seller["Posted"].message_post(
+                body="They asked for a new quote.", message_type="comment"
+            )
+            followups["Done"].with_user(self.salesperson).action_feedback(
+                feedback="Called: interested again."
+            )
+            followups["Cancelled"].with_user(self.salesperson).unlink()
+        with freeze_time(at(2)):
+            as_seller["Advanced"].write({"stage_id": self.stage_qualified.id})
+            self._flush_tracking()
+        with freeze_time(at(3)):
+            as_seller["Won"].action_set_won()
+            as_seller["Lost"].action_set_lost()
+        self._refresh(4)
+        results = {name: self._line(lines, lead) for name, lead in leads.items()}
+        self.assertEqual(
+            {name: line.revival_result for name, line in results.items()},
+            {
+                "Won": "won",
+                "Lost": "lost",
+                "Advanced": "advanced",
+                "Posted": "worked",
+                "Done": "worked",
+                "Ignored": "ignored",
+                "Cancelled": "ignored",
+            },
+        )
+        self.assertEqual(results["Won"].revival_date, at(3))
+        self.assertEqual(results["Won"].revival_days, 3)
+        self.assertEqual(results["Advanced"].revival_date, at(2))
+        self.assertEqual(results["Posted"].revival_days, 1)
+        self.assertFalse(results["Ignored"].revival_date)
+        # Within the window: provisional.
+        self.assertFalse(any(line.revival_closed for line in lines))
+        # Never a write on the opportunity: its clock stays as it was.
+        self.assertLess(leads["Ignored"].write_date, T0 - timedelta(days=19))
+
+    def test_a_result_improves_until_the_window_closes(self):
+        lead = self.leads["Posted"]
+        _log, lines = self._book(lead)
+        line = self._line(lines, lead)
+        self._refresh(1)
+        self.assertEqual(line.revival_result, "ignored")
+        self.assertEqual(line.revival_checked, at(1).date())
+        with freeze_time(at(5)):
+            lead.with_user(self.salesperson).message_post(
+                body="Sent the revised offer.", message_type="comment"
+            )
+        self._refresh(6)
+        self.assertEqual(line.revival_result, "worked")
+        with freeze_time(at(12)):
+            lead.with_user(self.salesperson).action_set_won()
+        self._refresh(13)
+        self.assertEqual(line.revival_result, "won")
+        # The first sign of life stays the date of revival.
+        self.assertEqual(line.revival_date, at(5))
+        self.assertEqual(line.revival_days, 5)
+        self.assertFalse(line.revival_closed)
+        self._refresh(31)
+        self.assertTrue(line.revival_closed)
+        self.assertEqual(line.revival_result, "won")
+
+    def test_what_happens_after_the_window_does_not_count(self):
+        lead = self.leads["Ignored"]
+        _log, lines = self._book(lead)
+        line = self._line(lines, lead)
+        with freeze_time(at(40)):
+            lead.with_user(self.salesperson).action_set_won()
+        self._refresh(41)
+        self.assertEqual(line.revival_result, "ignored")
+        self.assertTrue(line.revival_closed)
+        # A final result is not read again.
+        self._refresh(42)
+        self.assertEqual(line.revival_checked, at(41).date())
+
+    def test_the_cron_stops_when_its_budget_is_spent(self):
+        _log, lines = self._book(self.env["crm.lead"].union(*self.leads.values()))
+        self.assertEqual(len(lines), 7)
+        self.patch(workflow_log_line, "REVIVAL_BATCH", 3)
+        calls = []
+
+        def no_time_left(cron, processed, remaining=None):
+            calls.append((processed, remaining))
+            return 0
+
+        self.patch(type(self.env["ir.cron"]), "_commit_progress", no_time_left)
+        Line = self.env["workflow.log.line"].with_user(self.odoobot)
+        with freeze_time(at(1)):
+            Line.with_context(cron_id=self.cron.id)._cron_followup_refresh_revival()
+        # One batch, then the scheduler is told what is left.
+        self.assertEqual(calls, [(3, 4)])
+        self.assertEqual(
+            sorted(lines.mapped("revival_result")), ["ignored"] * 3 + ["pending"] * 4
+        )
+        # The next call goes on with the lines not refreshed today.
+        with freeze_time(at(1)):
+            Line.with_context(cron_id=self.cron.id)._cron_followup_refresh_revival()
+        self.assertEqual(calls, [(3, 4), (3, 1)])
+        self.assertEqual(
+            sorted(lines.mapped("revival_result")), ["ignored"] * 6 + ["pending"]
+        )
+
+    def test_odoobot_is_not_a_person(self):
+        lead = self.leads["Ignored"]
+        _log, lines = self._book(lead)
+        with freeze_time(at(1)):
+            lead.with_user(self.odoobot).message_post(
+                body="Automatic reminder.", message_type="comment"
+            )
+        self._refresh(2)
+        self.assertEqual(self._line(lines, lead).revival_result, "ignored")
+
+
+class TestEffectivenessReport(RevivalCase):
+    """The rates and the median are right however the report is grouped."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sam = {
+            name: cls._opportunity(f"Sam {name}", days=20)
+            for name in ("won", "advanced", "ignored 1", "ignored 2")
+        }
+        cls.sue = {
+            name: cls._opportunity(f"Sue {name}", days=20, user_id=cls.salesperson_2.id)
+            for name in ("worked 1", "worked 2")
+        }
+
+    def _play(self):
+        log, _lines = self._book(
+            self.env["crm.lead"].union(*self.sam.values(), *self.sue.values())
+        )
+        for days, lead, event in (
+            (2, self.sam["won"], "won"),
+            (6, self.sam["advanced"], "advanced"),
+            (1, self.sue["worked 1"], "post"),
+            (10, self.sue["worked 2"], "post"),
+        ):
+            with freeze_time(at(days)):
+                record = lead.with_user(lead.user_id)
+                if event == "won":
+                    record.action_set_won()
+                elif event == "advanced":
+                    record.write({"stage_id": self.stage_proposition.id})
+                    self._flush_tracking()
+                else:
+                    record.message_post(body="Update.", message_type="comment")
+        self._refresh(11)
+        return log
+
+    @users("fu_manager")
+    def test_rates_in_read_group(self):
+        log = self._play()
+        Report = self.env["crm.followup.effectiveness.report"]
+        aggregates = [
+            "__count",
+            "won_count:sum",
+            "worked_count:sum",
+            "ignored_count:sum",
+            "revival_rate:avg",
+            "win_rate:avg",
+            "revival_days:median",
+        ]
+        [total] = Report._read_group([("log_id", "=", log.id)], [], aggregates)
+        # 4 revived of 6 (not the mean of the salespeople's 50 % and 100 %).
+        self.assertEqual(total[:4], (6, 1, 2, 2))
+        self.assertAlmostEqual(total[4], 100 * 4 / 6)
+        self.assertAlmostEqual(total[5], 100 / 6)
+        # Days to revival 2, 6, 1, 10: the median is 4.
+        self.assertAlmostEqual(total[6], 4)
+        by_user = {
+            user: values
+            for user, *values in Report._read_group(
+                [("log_id", "=", log.id)], ["user_id"], aggregates
+            )
+        }
+        self.assertEqual(by_user[self.salesperson][:4], [4, 1, 0, 2])
+        self.assertAlmostEqual(by_user[self.salesperson][4], 50)
+        self.assertAlmostEqual(by_user[self.salesperson][5], 25)
+        self.assertAlmostEqual(by_user[self.salesperson][6], 4)
+        self.assertAlmostEqual(by_user[self.salesperson_2][4], 100)
+        self.assertAlmostEqual(by_user[self.salesperson_2][5], 0)
+        self.assertAlmostEqual(by_user[self.salesperson_2][6], 5.5)
+        # By stage at follow-up time: they were all new then.
+        [(stage, count, rate)] = Report._read_group(
+            [("log_id", "=", log.id)],
+            ["stage_id"],
+            ["followup_count:sum", "revival_rate:avg"],
+        )
+        self.assertEqual((stage, count), (self.stage_new, 6))
+        # The run's form shows the same figures for its own follow-ups.
+        log = log.with_user(self.env.user)
+        self.assertEqual(
+            (
+                log.revival_won_count,
+                log.revival_worked_count,
+                log.revival_ignored_count,
+            ),
+            (1, 2, 2),
+        )
+        # Rounded to the field's one decimal.
+        self.assertAlmostEqual(log.revival_rate, rate, places=1)
+        self.assertAlmostEqual(log.revival_win_rate, 100 / 6, places=1)
+        self.assertAlmostEqual(log.revival_median_days, 4)
+
+    def test_pending_results_count_in_neither_side(self):
+        log, _lines = self._book(self.env["crm.lead"].union(*self.sam.values()))
+        Report = self.env["crm.followup.effectiveness.report"]
+        [(count, pending, rate)] = Report._read_group(
+            [("log_id", "=", log.id)],
+            [],
+            ["__count", "pending_count:sum", "revival_rate:avg"],
+        )
+        self.assertEqual((count, pending), (6, 6))
+        # No result yet: no rate (None, which read_group reads as False),
+        # not 0 %.
+        self.assertIs(rate, False)
+
+    def test_salespeople_see_their_own_results(self):
+        log = self._play()
+        Report = self.env["crm.followup.effectiveness.report"]
+        mine = Report.with_user(self.salesperson).search([("log_id", "=", log.id)])
+        self.assertEqual(len(mine), 4)
+        self.assertEqual(mine.user_id, self.salesperson)
+        [(count, rate)] = Report.with_user(self.salesperson_2)._read_group(
+            [("log_id", "=", log.id)], [], ["__count", "revival_rate:avg"]
+        )
+        self.assertEqual((count, rate), (2, 100))
+        everything = Report.with_user(self.manager).search([("log_id", "=", log.id)])
+        self.assertEqual(len(everything), 6)
