@@ -173,22 +173,16 @@ class OpportunityFollowupRunner(models.AbstractModel):
         # could outlast a short limit_time_real_cron.
         if self._commit_progress(0, remaining=1) <= 0:
             return
-        # Each company decides: only those switched on in the settings.
-        companies = self.env["res.company"].search(
-            [("active", "=", True), ("followup_active", "=", True)], order="id"
-        )
-        failed = []
-        for company in companies:
+        logs = self._cron_cycle()
+        for log in logs:
+            company = log.company_id
             runner = self.with_company(company).with_context(
                 allowed_company_ids=company.ids
             )
-            log, params = runner._cron_log(company, first=company == companies[:1])
-            if not log:
-                continue  # already done in this cycle of the job
             started = time.monotonic()
             try:
                 with contextlib.nullcontext() if in_cron else self.env.cr.savepoint():
-                    finished = runner._process(log, params)
+                    finished = runner._process(log, log._params())
                     if finished:
                         runner._log_execution(log, time.monotonic() - started)
             except psycopg2.errors.TransactionRollbackError:
@@ -201,20 +195,80 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     self.env.cr.rollback()
                 log._fail(self._error_text(exc), time.monotonic() - started)
                 self._commit_progress(0)
-                failed.append(company.name)
                 continue
             if not finished:
                 log.sudo().duration += time.monotonic() - started
                 self._commit_progress(0)
                 return
         self._commit_progress(0, remaining=0)
+        # Every company of the cycle, failed in this call or an earlier one.
+        failed = (
+            self.env["workflow.log"]
+            .sudo()
+            .search(
+                [
+                    ("trigger", "=", "cron"),
+                    ("state", "=", "failed"),
+                    ("date_start", "in", list(set(logs.mapped("date_start")))),
+                ]
+            )
+        )
         if failed:
             raise UserError(
                 self.env._(
                     "The follow-up failed for %(companies)s: see the follow-up logs.",
-                    companies=", ".join(failed),
+                    companies=", ".join(failed.company_id.mapped("name")),
                 )
             )
+
+    @api.model
+    def _cron_cycle(self):
+        """The daily runs of this cycle of the job: those still *running*
+        (an earlier call stopped by the time budget, or a killed worker), else
+        one new run per company switched on, opened together at one moment.
+        A run is done when its log is: the cycle ends when none is running."""
+        Log = self.env["workflow.log"].sudo()
+        running = Log.search(
+            [("trigger", "=", "cron"), ("state", "=", "running")], order="id"
+        )
+        resumed = Log
+        for company_logs in running.grouped("company_id").values():
+            for log in company_logs[:-1]:
+                log._fail(self.env._("Superseded by a later run."), 0)
+            log = company_logs[-1]
+            try:
+                log._params()
+            except (KeyError, TypeError):
+                # Started by a version before 19.0.1.1.0: it cannot resume.
+                log.state = "interrupted"
+                continue
+            resumed |= log
+        if resumed:
+            return resumed
+        # Each company decides: only those switched on in the settings.
+        companies = self.env["res.company"].search(
+            [("active", "=", True), ("followup_active", "=", True)], order="id"
+        )
+        now = fields.Datetime.now()
+        logs = Log
+        for company in companies:
+            runner = self.with_company(company).with_context(
+                allowed_company_ids=company.ids
+            )
+            params = dataclasses.replace(
+                runner._prepare_params(None, None, None, None, "cron"),
+                now=now,
+                # Opportunities without a company belong to the first
+                # company's run, so that they are considered exactly once.
+                company_ids=(company.id, False)
+                if company == companies[:1]
+                else (company.id,),
+            )
+            logs |= runner.env["workflow.log"]._start(params).sudo()
+        # Shows the runs as running while they work, and keeps them if the
+        # process dies: the next call resumes them.
+        self._commit_progress(0)
+        return logs
 
     # ------------------------------------------------------------
     # Parameters and access
@@ -370,39 +424,6 @@ class OpportunityFollowupRunner(models.AbstractModel):
     # ------------------------------------------------------------
     # The run, chunk by chunk
     # ------------------------------------------------------------
-
-    @api.model
-    def _cron_log(self, company, first):
-        """The daily run of ``company``: the one to resume, else a new one;
-        ``(None, None)`` when this cycle of the job already ran it."""
-        Log = self.env["workflow.log"].sudo()
-        domain = [("trigger", "=", "cron"), ("company_id", "=", company.id)]
-        running = Log.search(domain + [("state", "=", "running")], order="id")
-        for log in running[:-1]:
-            log._fail(self.env._("Superseded by a later run."), 0)
-        if running:
-            log = running[-1]
-            try:
-                return log, log._params()
-            except (KeyError, TypeError):
-                # Started by a version before 19.0.1.1.0: it cannot resume.
-                log.state = "interrupted"
-        lastcall = self.env.context.get("lastcall")
-        if lastcall and Log.search_count(
-            domain + [("date_start", ">", lastcall)], limit=1
-        ):
-            return None, None
-        params = self._prepare_params(None, None, None, None, "cron")
-        # Opportunities without a company belong to the first company's run,
-        # so that they are considered exactly once.
-        params = dataclasses.replace(
-            params, company_ids=(company.id, False) if first else (company.id,)
-        )
-        log = Log._start(params)
-        # Shows the run as running while it works, and keeps it if the process
-        # dies: the next call resumes it.
-        self._commit_progress(0)
-        return log, params
 
     @api.model
     def _process(self, log, params):

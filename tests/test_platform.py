@@ -9,7 +9,8 @@ from datetime import timedelta
 import psycopg2.errors
 from freezegun import freeze_time
 
-from odoo import SUPERUSER_ID, api, fields
+from odoo import SUPERUSER_ID, Command, api, fields
+from odoo.exceptions import UserError
 from odoo.orm.environments import Transaction
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import SQL, mute_logger
@@ -401,3 +402,96 @@ class TestTransactions(FollowupCase):
         )
         indexes = " ".join(row[0] for row in self.env.cr.fetchall())
         self.assertIn("(date_start)", indexes)
+
+
+class TestCronCycles(FollowupCase):
+    """Several companies, day after day, as the scheduler calls the job: each
+    cycle runs every company switched on once, and a failure reaches
+    ``ir.cron`` whichever call it happened in."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_a = cls.env.company
+        cls.company_b = cls.env["res.company"].create(
+            {"name": "Company B", "followup_active": True}
+        )
+        cls.manager.company_ids = [Command.link(cls.company_b.id)]
+        cls.team_b = cls.env["crm.team"].create(
+            {"name": "Team B", "company_id": cls.company_b.id}
+        )
+
+    def _deal_b(self, name):
+        return self._opportunity(
+            name,
+            days=20,
+            company_id=self.company_b.id,
+            team_id=self.team_b.id,
+            user_id=self.manager.id,
+        )
+
+    def _call(self, lastcall):
+        """One call of the scheduler, which gives the job its last start."""
+        self.Runner.with_user(self.odoobot).with_context(
+            lastcall=lastcall
+        )._cron_run_followup()
+
+    def test_every_company_every_day(self):
+        day_1 = fields.Datetime.now() - timedelta(days=1)
+        self._opportunity("A's deal", days=20)
+        self._deal_b("B's deal")
+        self._call(lastcall=day_1 - timedelta(days=1))
+        # The next day: the job's last start was yesterday's, before its runs.
+        deal_b_2 = self._deal_b("B's new stale deal")
+        self._call(lastcall=day_1)
+        logs = self.env["workflow.log"].search([("trigger", "=", "cron")])
+        self.assertEqual(
+            len(logs.filtered(lambda log: log.company_id == self.company_b)), 2
+        )
+        self.assertTrue(self._followups(deal_b_2))
+        self.assertEqual(set(logs.mapped("state")), {"done"})
+
+    def test_failure_reaches_the_scheduler_from_an_earlier_call(self):
+        """Company A fails in the first call; B needs more calls: the last
+        one still fails the job."""
+        self._opportunity("A's deal", days=20)
+        for index in range(3):
+            self._deal_b(f"B's deal {index}")
+        Runner = type(self.Runner)
+        draft = Runner._draft_message
+
+        def broken_for_a(runner, leads, params):
+            if leads.company_id == self.company_a:
+                raise RuntimeError("A exploded")
+            return draft(runner, leads, params)
+
+        self.patch(Runner, "_draft_message", broken_for_a)
+        self.patch(Runner, "_chunk_size", 1)
+        cycle_done = []
+
+        def commit_progress(runner, processed, remaining=None):
+            """The time budget is spent after every chunk; the scheduler calls
+            again until the job reports no work left."""
+            if remaining == 0:
+                cycle_done.append(True)
+            return 0.0 if processed else 10.0
+
+        self.patch(Runner, "_commit_progress", commit_progress)
+        errors, calls = [], 0
+        with mute_logger(RUNNER_LOGGER):
+            while not cycle_done and calls < 10:
+                calls += 1
+                try:
+                    self._call(lastcall=fields.Datetime.now() - timedelta(days=1))
+                except UserError as exc:
+                    errors.append(str(exc))
+        self.assertGreater(calls, 2)
+        # Only the last call, where the cycle ends, fails the job.
+        self.assertEqual(len(errors), 1)
+        self.assertIn("My Company", errors[0])
+        logs = self.env["workflow.log"].search([("trigger", "=", "cron")])
+        self.assertEqual(
+            sorted((log.company_id.name, log.state) for log in logs),
+            [("Company B", "done"), ("My Company", "failed")],
+        )
+        self.assertEqual(len(self._followups(logs.line_ids.lead_id)), 3)
