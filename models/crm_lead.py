@@ -7,7 +7,7 @@ from odoo import SUPERUSER_ID, api, fields, models
 from odoo.fields import Domain
 from odoo.tools import SQL
 
-from .followup_const import CLOCK_WORK, WORK_MESSAGE_TYPES
+from .followup_const import ALL_LEADS_GROUP, CLOCK_WORK, WORK_MESSAGE_TYPES
 
 
 class CrmLead(models.Model):
@@ -441,11 +441,26 @@ class CrmLead(models.Model):
         self.ensure_one()
         chosen = self.env["res.users"].browse(chosen_id or [])
         for user in (chosen, self.user_id, self.team_id.user_id, default_user):
-            if self._followup_can_be_assigned(user):
+            if self._followup_can_be_assigned(user, self):
                 return user
         return self.env["res.users"]
 
     @api.model
-    def _followup_can_be_assigned(self, user):
+    def _followup_can_be_assigned(self, user, lead=None):
+        """An active internal user, never OdooBot; for ``lead``, one who may
+        open it (crm's own rules hide a colleague's deals from "own documents"
+        salespeople), in its company."""
         # Portal and public users are share users; OdooBot is the superuser.
-        return bool(user and user.active and not user.share and user.id != SUPERUSER_ID)
+        if not (user and user.active and not user.share and user.id != SUPERUSER_ID):
+            return False
+        if lead is None:
+            return True
+        if lead.company_id and lead.company_id not in user.company_ids:
+            return False
+        # Crm's own rules, checked with a query only for a user who sees their
+        # own opportunities alone (an unassigned one is theirs to see too).
+        return (
+            user == lead.user_id
+            or user.has_group(ALL_LEADS_GROUP)
+            or lead.with_user(user).has_access("read")
+        )

@@ -4,6 +4,7 @@ import re
 from markupsafe import Markup, escape
 
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 from .followup_const import STALE_DAYS_MAX, STALE_DAYS_MIN
 
@@ -44,6 +45,25 @@ class CrmStage(models.Model):
         f"followup_stale_days BETWEEN {STALE_DAYS_MIN} AND {STALE_DAYS_MAX})",
         "A stage's stale days must be from 1 to 3650 (empty: the settings' number).",
     )
+
+    @api.constrains("followup_template_id")
+    def _check_followup_template_model(self):
+        # The domain of the field is the web client's; the runner renders
+        # this template on opportunity ids, so one of another model (a user's
+        # password reset, say) would render another record's data.
+        for stage in self.sudo():
+            template = stage.followup_template_id
+            if template and template.model != "crm.lead":
+                raise ValidationError(
+                    self.env._(
+                        "The re-engagement wording of stage %(stage)s must be an "
+                        "e-mail template on opportunities (Lead/Opportunity); "
+                        "%(template)s is on %(model)s.",
+                        stage=stage.name,
+                        template=template.name,
+                        model=template.model,
+                    )
+                )
 
     def _followup_template_from_text(self, texts):
         """Turn the inline wording of version 19.0.1.0.0 (``{lang: text}``)

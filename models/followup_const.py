@@ -10,6 +10,8 @@ WORKFLOW_NAME = "opportunity_follow_up"
 PARAM_PREFIX = "crm_opportunity_followup."
 LOG_ACTION = "crm_opportunity_followup.workflow_log_action"
 DEFAULT_ACTIVITY_TYPE = "mail.mail_activity_data_call"
+# Salespeople who see every opportunity, not only their own.
+ALL_LEADS_GROUP = "sales_team.group_sale_salesman_all_leads"
 ESCALATION_ACTIVITY_TYPE = "mail.mail_activity_data_todo"
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 
@@ -42,7 +44,8 @@ CLOCKS = [
 # Messages that show a person worked on an opportunity: notes and messages
 # written in the chatter, e-mails sent or received. Tracking values, automatic
 # notifications and out-of-office replies are not work.
-WORK_MESSAGE_TYPES = ("comment", "email", "email_outgoing")
+# ("email_outgoing" is what a mass mailing leaves: no personal work.)
+WORK_MESSAGE_TYPES = ("comment", "email")
 
 # What became of a scheduled re-engagement, the best first: what happened to
 # its opportunity within the result window (see workflow.log.line).

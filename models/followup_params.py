@@ -39,6 +39,9 @@ class RunParams:
     # ((stage id, days), ...) of stages with their own threshold; empty when
     # the run was given an explicit stale_days.
     stage_days: tuple[tuple[int, int], ...] = ()
+    # The run was given its stale_days (API, chat, code): no stage's or
+    # team's own number applies.
+    explicit_days: bool = False
     # ((team id, days), ...) likewise, for teams with their own threshold.
     team_days: tuple[tuple[int, int], ...] = ()
     # ((team id, activity type id), ...) of teams with their own activity.

@@ -253,19 +253,33 @@ class OpportunityFollowupMessage(models.AbstractModel):
         """The wording of the stages that have their own template, rendered
         per template and language in one call each.
 
-        The template is a ``mail.template``: Odoo checks who may write which
-        placeholders when it is saved, so rendering it here, even as the
-        cron's superuser, gives nobody more rights than Odoo's template rules.
+        The template is a ``mail.template`` on opportunities: Odoo checks who
+        may write which placeholders when it is saved, so rendering it here,
+        even as the cron's superuser, gives nobody more rights than Odoo's
+        template rules. A template of another model is never rendered on an
+        opportunity's id.
 
         :return: ``{lead id: (html or None, warning or None)}``; None falls
             back to the default wording.
         """
         groups = defaultdict(list)
+        texts = {}
         for lead in leads:
             template = lead.stage_id.followup_template_id
-            if template:
-                groups[template, langs[lead.id]].append(lead.id)
-        texts = {}
+            if not template:
+                continue
+            if template.sudo().model != "crm.lead":
+                # Never rendered on an opportunity's id (see crm.stage's check).
+                texts[lead.id] = (
+                    None,
+                    self.env._(
+                        "The wording template of stage %(stage)s is not a template "
+                        "on opportunities; the default wording was used.",
+                        stage=lead.stage_id.name,
+                    ),
+                )
+                continue
+            groups[template, langs[lead.id]].append(lead.id)
         for (template, lang), lead_ids in groups.items():
             try:
                 with self.env.cr.savepoint():

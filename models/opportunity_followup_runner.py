@@ -325,6 +325,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     "stale_days",
                 )
             values["stale_days"] = stale_days
+            values["explicit_days"] = True
         else:
             # Each stage its own threshold, unless the run was given a number.
             # Each stage, else each team, its own threshold, unless the run
@@ -687,7 +688,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 (
                     user
                     for user in (leader, default_user)
-                    if Lead._followup_can_be_assigned(user) and user != salesperson
+                    if Lead._followup_can_be_assigned(user, lead)
+                    and user != salesperson
                 ),
                 None,
             )
@@ -917,12 +919,12 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 activities = None
             if activities is not None:
                 for line, activity in zip(line_vals, activities, strict=True):
-                    line["activity_id"] = activity.id
+                    line["activity_ref"] = activity.id
                 return
             for vals, line in zip(vals_list, line_vals, strict=True):
                 try:
                     with self.env.cr.savepoint():
-                        line["activity_id"] = Activity.create(vals).id
+                        line["activity_ref"] = Activity.create(vals).id
                 except psycopg2.errors.TransactionRollbackError:
                     raise
                 except psycopg2.errors.UniqueViolation as exc:

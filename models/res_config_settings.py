@@ -6,6 +6,7 @@ import pytz
 from odoo import api, fields, models
 
 from .followup_const import (
+    ALL_LEADS_GROUP,
     CLOCK_WORK,
     CLOCKS,
     DEFAULT_ACTIVITY_TYPE,
@@ -56,7 +57,11 @@ class ResConfigSettings(models.TransientModel):
         "res.users",
         string="Default Follow-up User",
         config_parameter=PARAM_PREFIX + "default_user_id",
-        domain="[('share', '=', False)]",
+        # Who gets anybody's opportunities must be able to open them.
+        domain=lambda self: [
+            ("share", "=", False),
+            ("all_group_ids", "in", self.env.ref(ALL_LEADS_GROUP).ids),
+        ],
         help="Gets the re-engagements of opportunities that have neither an active "
         "salesperson nor a team leader. Without one, those opportunities are "
         "skipped and the log says so.",

@@ -40,6 +40,9 @@ class WorkflowLog(models.Model):
     _table = "workflow_log"
     _description = "Workflow Run Log"
     _order = "date_start desc, id desc"
+    # The name shown is computed (trigger and date): searching by name looks
+    # at the workflow and the trigger.
+    _rec_names_search = ["workflow_name", "trigger"]
 
     # Run identity
     workflow_name = fields.Char(
@@ -269,8 +272,12 @@ class WorkflowLog(models.Model):
         if self.confirmed_log_id:
             raise UserError(self.env._("This preview has already been confirmed."))
         leads = self.line_ids.filtered(lambda line: line.outcome == "preview").lead_id
+        # The preview's own thresholds: its explicit number of days, else
+        # each stage's and team's, as it listed them.
         result = self.env["opportunity.followup.runner"].run(
-            stale_days=self.stale_days, lead_ids=leads.ids, trigger=self.trigger
+            stale_days=self.stale_days if self._params().explicit_days else None,
+            lead_ids=leads.ids,
+            trigger=self.trigger,
         )
         # The preview is the runner's record: users never write it themselves.
         self.sudo().confirmed_log_id = result["log_id"]

@@ -45,14 +45,15 @@ class WorkflowLogLine(models.Model):
     )
     # Not indexed, like company_id: every query on lines filters on a log, an
     # opportunity or an assignee first, and each index on this big table is
-    # one more entry to write whenever an activity's deletion updates a line.
+    # one more entry to write with each line.
     outcome = fields.Selection(OUTCOMES, required=True, readonly=True)
-    # Indexed: every activity deleted anywhere in the database (cancelled, on a
-    # deleted record, Odoo's cleanup of old overdue ones) sets its lines' link
-    # to null, which without an index scans the whole line table.
-    activity_id = fields.Many2one(
-        "mail.activity", readonly=True, ondelete="set null", index="btree_not_null"
-    )
+    # The activity booked, by its id, without a foreign key (as mail.activity
+    # refers to its record): deleting activities anywhere in the database
+    # (cancelled, on a deleted record, Odoo's cleanup of old overdue ones)
+    # must not rewrite the lines of millions of runs. activity_id shows it
+    # while it exists.
+    activity_ref = fields.Integer(string="Activity ID", readonly=True)
+    activity_id = fields.Many2one("mail.activity", compute="_compute_activity_id")
     # Indexed: the salespeople's record rule filters on it.
     assignee_id = fields.Many2one(
         "res.users", string="Assigned To", readonly=True, index="btree_not_null"
@@ -117,6 +118,22 @@ class WorkflowLogLine(models.Model):
     _revival_open_index = models.Index(
         "(id) WHERE outcome = 'scheduled' AND revival_closed IS NOT TRUE"
     )
+
+    @api.depends("activity_ref")
+    def _compute_activity_id(self):
+        refs = {line.activity_ref for line in self if line.activity_ref}
+        # Done activities are archived: they still show.
+        existing = set(
+            self.env["mail.activity"]
+            .with_context(active_test=False)
+            .browse(refs)
+            .exists()
+            .ids
+        )
+        for line in self:
+            line.activity_id = (
+                line.activity_ref if line.activity_ref in existing else False
+            )
 
     # ------------------------------------------------------------
     # Revival results

@@ -33,6 +33,14 @@ class FollowupCase(TransactionCase):
             name="Sue Seller",
             tz="UTC",
         )
+        # Sees every opportunity: may get anybody's (default follow-up user).
+        cls.senior = new_test_user(
+            cls.env,
+            "fu_senior",
+            groups="sales_team.group_sale_salesman_all_leads",
+            name="Sid Senior",
+            tz="UTC",
+        )
         cls.team = cls.env["crm.team"].create(
             {"name": "Follow-up Team", "user_id": cls.manager.id}
         )

@@ -153,10 +153,10 @@ class TestEscalation(FollowupCase):
         self.assertIn("the team leader is the salesperson", line.warning)
         self.assertEqual(log.warning_count, 1)
         # With a default follow-up user, it goes to them, and the line says why.
-        self._set_param("default_user_id", self.salesperson_2.id)
+        self._set_param("default_user_id", self.senior.id)
         with freeze_time(day(9)):
             log = self._run_cron()
-        self.assertEqual(self._escalations(self.lead).user_id, self.salesperson_2)
+        self.assertEqual(self._escalations(self.lead).user_id, self.senior)
         line = self._line(log, self.lead)
         self.assertEqual(line.outcome, "escalated")
         self.assertIn("escalated to the default follow-up user", line.warning)

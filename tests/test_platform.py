@@ -396,7 +396,26 @@ class TestTransactions(FollowupCase):
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'workflow_log_line'"
         )
         indexes = " ".join(row[0] for row in self.env.cr.fetchall())
-        self.assertIn("(activity_id)", indexes)
+        self.assertIn("(log_id)", indexes)
+        # No foreign key to mail_activity: deleting activities anywhere never
+        # rewrites log lines.
+        self.env.cr.execute(
+            """SELECT count(*) FROM pg_constraint
+                WHERE conrelid = 'workflow_log_line'::regclass
+                  AND confrelid = 'mail_activity'::regclass"""
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+        result = self.Runner.with_user(self.manager).run()
+        line = self.env["workflow.log"].browse(result["log_id"]).line_ids
+        activity = line.activity_id
+        self.assertTrue(activity)
+        activity.action_feedback(feedback="Called")  # done: archived, still shown
+        line.invalidate_recordset()
+        self.assertEqual(line.activity_id, activity)
+        activity.unlink()
+        line.invalidate_recordset()
+        self.assertFalse(line.activity_id)
+        self.assertEqual(line.activity_ref, activity.id)
         self.env.cr.execute(
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'workflow_log'"
         )

@@ -50,6 +50,31 @@ class TestPreview(FollowupCase):
         with self.assertRaises(UserError):
             preview.with_user(admin).action_confirm_preview()
 
+    def test_confirm_keeps_each_stage_threshold(self):
+        """A deal in a stage with a shorter threshold than the settings' is
+        listed by the preview, then scheduled by its confirmation."""
+        self.stage_qualified.followup_stale_days = 7
+        fast = self._opportunity(
+            "Fast Stage", days=10, stage_id=self.stage_qualified.id
+        )
+        preview = self.env["workflow.log"].browse(
+            self.Runner.with_user(self.manager).run(dry_run=True)["log_id"]
+        )
+        listed = preview.line_ids.filtered(lambda line: line.outcome == "preview")
+        self.assertIn(fast, listed.lead_id)
+        preview.with_user(self.manager).action_confirm_preview()
+        self.assertTrue(self._followups(fast))
+        # An explicit number stays the preview's number.
+        explicit = self._opportunity("Explicit", days=10, stage_id=self.stage_new.id)
+        preview = self.env["workflow.log"].browse(
+            self.Runner.with_user(self.manager).run(stale_days=9, dry_run=True)[
+                "log_id"
+            ]
+        )
+        self.stage_new.followup_stale_days = 30
+        preview.with_user(self.manager).action_confirm_preview()
+        self.assertTrue(self._followups(explicit))
+
     def test_schedule_wizard_from_the_list(self):
         """The manager's flow: tick, review, untick one, reassign one, confirm;
         nothing is stored before the confirmation."""
@@ -80,13 +105,13 @@ class TestPreview(FollowupCase):
                     if line.lead_id == self.stale:
                         row.selected = False
                     elif line.lead_id == other:
-                        row.assignee_id = self.salesperson_2
+                        row.assignee_id = self.senior
         result = wizard.with_user(self.manager).action_confirm()
         self.assertEqual(
             result["params"]["next"]["type"], "ir.actions.act_window_close"
         )
         self.assertFalse(self._followups(self.stale))
-        self.assertEqual(self._followups(other).user_id, self.salesperson_2)
+        self.assertEqual(self._followups(other).user_id, self.senior)
         self.assertEqual(self._followups(third).user_id, self.salesperson)
         log = self.env["workflow.log"].search([], limit=1)
         self.assertEqual((log.trigger, log.user_id), ("menu", self.manager))
@@ -99,9 +124,11 @@ class TestPreview(FollowupCase):
         with self.assertRaisesRegex(UserError, "Tick at least one"):
             wizard.with_user(self.manager).action_confirm()
         portal = new_test_user(self.env, "fu_portal", groups="base.group_portal")
-        wizard.line_ids.write({"selected": True, "assignee_id": portal.id})
-        with self.assertRaisesRegex(UserError, "cannot be given a re-engagement"):
-            wizard.with_user(self.manager).action_confirm()
+        # A portal user, or a salesperson who could not open the deal.
+        for user in (portal, self.salesperson_2):
+            wizard.line_ids.write({"selected": True, "assignee_id": user.id})
+            with self.assertRaisesRegex(UserError, "cannot be given a re-engagement"):
+                wizard.with_user(self.manager).action_confirm()
         self.assertFalse(self._followups(self.stale))
         # A salesperson reviews only opportunities they may change.
         with self.assertRaises(AccessError):

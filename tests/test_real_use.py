@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from freezegun import freeze_time
 
 from odoo import Command, fields
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, new_test_user, users
 from odoo.tools import SQL, mute_logger
 
@@ -211,6 +211,36 @@ class TestStageWording(FollowupCase):
             )
         )
 
+    def test_only_a_template_on_opportunities(self):
+        """A template of another model would be rendered on an opportunity's
+        id: a password reset of the user with that id, say."""
+        users_template = self.env["mail.template"].create(
+            {
+                "name": "Another model's template",
+                "model_id": self.env["ir.model"]._get_id("res.users"),
+                "body_html": "<p>Secret of <t t-out='object.login'/></p>",
+            }
+        )
+        with self.assertRaisesRegex(ValidationError, "templates? on opportunities"):
+            self.stage_qualified.with_user(
+                self.manager
+            ).followup_template_id = users_template
+        # Set before the check existed (or its model changed since): never
+        # rendered, the default wording instead, and the line says why.
+        self.env.cr.execute(
+            SQL(
+                "UPDATE crm_stage SET followup_template_id = %s WHERE id = %s",
+                users_template.id,
+                self.stage_qualified.id,
+            )
+        )
+        self.stage_qualified.invalidate_recordset()
+        log = self._run_cron()
+        note = self._followups(self.lead).note
+        self.assertNotIn("Secret of", note)
+        self.assertIn("I wanted to follow up", note)
+        self.assertIn("not a template on opportunities", log.line_ids.warning)
+
     def test_manager_cannot_write_code(self):
         with self.assertRaises(AccessError):
             self._template(
@@ -399,10 +429,36 @@ class TestAssignee(FollowupCase):
 
     def test_default_user_from_the_settings(self):
         form = Form(self.env["res.config.settings"].with_user(self._admin()))
-        form.followup_default_user_id = self.salesperson_2
+        form.followup_default_user_id = self.senior
         form.save().execute()
         self._run_cron()
-        self.assertEqual(self._followups(self.orphan).user_id, self.salesperson_2)
+        self.assertEqual(self._followups(self.orphan).user_id, self.senior)
+
+    def test_only_someone_who_may_open_it(self):
+        """An archived salesperson's deal never goes to a team leader or a
+        default user who sees only their own opportunities: they could read
+        its line, note and digest, not the opportunity."""
+        gone = new_test_user(
+            self.env, "fu_gone", groups="sales_team.group_sale_salesman"
+        )
+        self.team.user_id = self.salesperson_2
+        self._set_param("default_user_id", self.salesperson_2.id)
+        left = self._opportunity("Left Company", days=20, user_id=gone.id)
+        gone.action_archive()
+        self.assertFalse(left.with_user(self.salesperson_2).has_access("read"))
+        log = self._run_cron()
+        self.assertFalse(self._followups(left))
+        line = log.line_ids.filtered(lambda line: line.lead_id == left)
+        self.assertEqual(line.outcome, "skipped_unassigned")
+        self.assertFalse(
+            self.env["workflow.log.line"]
+            .with_user(self.salesperson_2)
+            .search([("lead_id", "=", left.id)])
+        )
+        # Someone who sees every opportunity gets it.
+        self._set_param("default_user_id", self.senior.id)
+        self._run_cron()
+        self.assertEqual(self._followups(left).user_id, self.senior)
 
     def test_never_an_archived_or_portal_user(self):
         portal = new_test_user(self.env, "fu_portal", groups="base.group_portal")
@@ -489,6 +545,7 @@ class TestSmallerDefects(FollowupCase):
         result = self.Runner.run()
         found = self.env["workflow.log"].name_search("opportunity_follow_up")
         self.assertIn(result["log_id"], [log_id for log_id, _name in found])
+        self.assertFalse(self.env["workflow.log"].name_search("no-such-text-xyz"))
 
     def test_log_reads_for_managers(self):
         """Titled with what started it and when; parameters as labelled

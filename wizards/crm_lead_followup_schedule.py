@@ -90,14 +90,18 @@ class CrmLeadFollowupSchedule(models.TransientModel):
             )
         Lead = self.env["crm.lead"]
         refused = lines.filtered(
-            lambda line: not Lead._followup_can_be_assigned(line.assignee_id)
+            lambda line: (
+                not Lead._followup_can_be_assigned(line.assignee_id, line.lead_id)
+            )
         )
         if refused:
             raise UserError(
                 self.env._(
-                    "%(users)s cannot be given a re-engagement: choose an active "
-                    "internal user.",
+                    "%(users)s cannot be given a re-engagement of %(names)s: choose "
+                    "an active internal user who may open it (its salesperson, or "
+                    "one who sees all opportunities).",
                     users=", ".join(refused.assignee_id.mapped("name")),
+                    names=", ".join(refused.lead_id.mapped("name")),
                 )
             )
         Runner = self.env["opportunity.followup.runner"]
