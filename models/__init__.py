@@ -1,6 +1,7 @@
 from . import crm_lead
 from . import crm_stage
 from . import crm_team
+from . import digest_digest
 from . import discuss_channel
 from . import mail_activity
 from . import workflow_log
