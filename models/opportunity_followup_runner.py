@@ -1009,7 +1009,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
         for assignee in {assignee for assignee, _outcome in counts}:
             if not assignee.partner_id.email:
                 continue
-            # A long list belongs in the log, not in an e-mail.
+            if log.trigger != "cron" and assignee == log.user_id:
+                continue  # who ran it by hand has just seen the outcome
+            # A long list belongs in the app, not in an email.
             # The most valuable first.
             lines = {
                 outcome: Line.search(
@@ -1028,6 +1030,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
             count = counts.get((assignee, "scheduled"), 0)
             escalation_count = counts.get((assignee, "escalated"), 0)
             template.with_context(
+                followup_subject=self._digest_subject(
+                    assignee, count, escalation_count, lines["scheduled"]
+                ),
                 followup_count=count,
                 followup_lines=lines["scheduled"],
                 followup_more=count - len(lines["scheduled"]),
@@ -1035,7 +1040,45 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 followup_escalations=lines["escalated"],
                 followup_escalations_more=escalation_count - len(lines["escalated"]),
                 followup_log=log,
-            ).send_mail(assignee.id)
+            ).send_mail(assignee.id, email_layout_xmlid="mail.mail_notification_light")
+
+    @api.model
+    def _digest_subject(self, assignee, count, escalation_count, lines):
+        """The summary email's subject, in the assignee's language, singular
+        and plural right, with the day the re-engagements are due."""
+        env = self.with_context(lang=assignee.lang or self.env.lang).env
+        deadlines = [
+            deadline
+            for deadline in lines.activity_id.mapped("date_deadline")
+            if deadline
+        ]
+        due = format_date(env, min(deadlines)) if deadlines else None
+        parts = []
+        if count == 1:
+            parts.append(
+                env._("1 stale opportunity to re-engage by %(date)s", date=due)
+                if due
+                else env._("1 stale opportunity to re-engage")
+            )
+        elif count:
+            parts.append(
+                env._(
+                    "%(count)s stale opportunities to re-engage by %(date)s",
+                    count=count,
+                    date=due,
+                )
+                if due
+                else env._("%(count)s stale opportunities to re-engage", count=count)
+            )
+        if escalation_count == 1:
+            parts.append(env._("1 re-engagement escalated to you"))
+        elif escalation_count:
+            parts.append(
+                env._(
+                    "%(count)s re-engagements escalated to you", count=escalation_count
+                )
+            )
+        return ", ".join(parts)
 
     @api.model
     def _error_text(self, exc):

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from odoo import fields
 from odoo.tests import Form, new_test_user
+from odoo.tools import format_date
 
 from odoo.addons.mail.tests.common import MailCase
 
@@ -30,16 +31,58 @@ class TestNotifications(FollowupCase, MailCase):
             result = self.Runner.with_user(self.manager).run()
         self.assertEqual(result["counts"]["scheduled"], 200)
         self.assertEqual(len(self._new_mails), 2)
+        due = self._followups(self.leads[1]).date_deadline
         mail = self.assertMailMail(
             self.salesperson.partner_id,
             "outgoing",
             content="Bulk 1",
-            fields_values={"subject": "100 stale opportunities to re-engage"},
+            fields_values={
+                "subject": "100 stale opportunities to re-engage by "
+                + format_date(self.env, due)
+            },
         )
         self.assertMailMail(self.salesperson_2.partner_id, "outgoing", content="Bulk 0")
-        # 50 listed, the rest behind a link to the log.
+        # 50 listed, most valuable first; the rest in the salesperson's own
+        # re-engagements, never behind a log they may not open.
         self.assertEqual(mail.body_html.count("/mail/view?model=crm.lead"), 50)
-        self.assertIn("And 50 more", mail.body_html)
+        self.assertIn("And 50 more in your re-engagements", mail.body_html)
+        self.assertIn("/odoo/re-engagements", mail.body_html)
+        self.assertNotIn("workflow_log_action", mail.body_html)
+        # Odoo's light notification layout around it.
+        self.assertIn("Powered by", mail.body_html)
+
+    def test_summary_email_words_and_order(self):
+        """Singular subject; the table by value; not sent to who ran it by
+        hand, sent by the daily job."""
+        self.leads.action_archive()
+        small = self._opportunity("Small Deal", days=30, expected_revenue=1000)
+        self._opportunity(
+            "Big Deal", days=30, expected_revenue=90000, user_id=self.salesperson_2.id
+        )
+        self.salesperson_2.notification_type = "email"
+        with self.mock_mail_gateway():
+            self.Runner.with_user(self.salesperson).run(user_id=self.salesperson.id)
+        self.assertFalse(self._new_mails)  # Sam ran it: Sam saw it
+        self.assertTrue(self._followups(small))
+        bigger = self._opportunity("Bigger Deal", days=30, expected_revenue=50000)
+        bigger.user_id = self.salesperson_2
+        self._set_write_date(bigger, fields.Datetime.now() - timedelta(days=30))
+        with self.mock_mail_gateway():
+            self._run_cron()
+        mail = self._new_mails.filtered(
+            lambda mail: self.salesperson_2.partner_id in mail.recipient_ids
+        )
+        self.assertEqual(len(mail), 1)
+        self.assertTrue(mail.subject.startswith("2 stale opportunities to re-engage"))
+        body = mail.body_html
+        self.assertLess(body.index("Big Deal"), body.index("Bigger Deal"))
+        # One re-engagement: the singular.
+        lone = self._opportunity("Lone Deal", days=30, user_id=self.salesperson_2.id)
+        with self.mock_mail_gateway():
+            self.Runner.with_user(self.manager).run(lead_ids=lone.ids)
+        self.assertTrue(
+            self._new_mails.subject.startswith("1 stale opportunity to re-engage by ")
+        )
 
     def test_odoo_default_sends_one_per_activity(self):
         """What the digest replaces: Odoo's own assignment notice, per activity."""
@@ -137,3 +180,25 @@ class TestLanguages(FollowupCase):
         )
         self.assertIn("n'a pas été mise à jour depuis 20 jours", activity.note)
         self.assertIn(when.strftime("%d/%m/%Y"), activity.note)
+
+
+class TestDigestKpi(FollowupCase):
+    """Managers find the stale opportunities in Odoo's own Digest Email."""
+
+    def test_stale_opportunities_kpi(self):
+        self._opportunity("Quiet One", days=20)
+        self._opportunity("Quiet Two", days=30)
+        self._opportunity("Busy", days=1)
+        digest = self.env.ref("digest.digest_digest_default")
+        self.assertTrue(digest.kpi_crm_followup_stale)
+        value = (
+            digest.with_user(self.manager)
+            .with_context(
+                start_datetime=fields.Datetime.now() - timedelta(days=1),
+                end_datetime=fields.Datetime.now(),
+            )
+            .kpi_crm_followup_stale_value
+        )
+        self.assertEqual(value, 2)
+        kpis = digest._compute_kpis(self.env.company, self.manager)
+        self.assertIn("kpi_crm_followup_stale", [kpi["kpi_name"] for kpi in kpis])

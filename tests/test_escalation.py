@@ -82,7 +82,7 @@ class TestEscalation(FollowupCase):
         result = log._result()
         self.assertEqual(result["counts"]["escalated"], 1)
         self.assertEqual(result["counts"]["skipped_pending"], 0)
-        self.assertIn("1 ignored re-engagements escalated", result["message"])
+        self.assertIn("1 ignored re-engagement escalated", result["message"])
         self.assertIn("escalate_overdue", result["steps_executed"])
         # Once: the next day's run leaves it as it is.
         with freeze_time(day(9)):
@@ -178,9 +178,7 @@ class TestEscalation(FollowupCase):
             [("recipient_ids", "in", self.manager.partner_id.ids)]
         )
         self.assertEqual(len(mail), 1)
-        self.assertEqual(
-            mail.subject, "No stale opportunities to re-engage, 1 escalated to you"
-        )
+        self.assertEqual(mail.subject, "1 re-engagement escalated to you")
         self.assertIn("Escalated to you", mail.body_html)
         self.assertIn("Initech Upgrade", mail.body_html)
         self.assertNotIn("A re-engagement activity is now in your plan", mail.body_html)
