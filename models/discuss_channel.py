@@ -3,7 +3,12 @@ from markupsafe import Markup
 from odoo import models
 from odoo.exceptions import AccessError, UserError
 
-from .followup_const import LOG_ACTION
+from .followup_const import (
+    LOG_ACTION,
+    STALE_DAYS_MAX,
+    STALE_DAYS_MIN,
+    FollowupParameterError,
+)
 
 
 class DiscussChannel(models.Model):
@@ -22,18 +27,23 @@ class DiscussChannel(models.Model):
         whole_pipeline = bool(words) and words[0].lower() == "all"
         if whole_pipeline:
             words = words[1:]
+        usage = self.env._(
+            "Give a number of days from %(min)s to %(max)s, for example /followup "
+            "21 (or /followup all 21 for the whole pipeline).",
+            min=STALE_DAYS_MIN,
+            max=STALE_DAYS_MAX,
+        )
         try:
             if len(words) > 1 or (words and not words[0].isdigit()):
-                raise UserError(
-                    self.env._(
-                        "Usage: /followup [all] [days], for example /followup 21."
-                    )
-                )
+                raise UserError(usage)
             result = self.env["opportunity.followup.runner"].run(
                 stale_days=int(words[0]) if words else None,
                 user_id=None if whole_pipeline else self.env.uid,
                 trigger="chat",
             )
+        except FollowupParameterError:
+            # Said for people, not for the API's field names.
+            answer = Markup("%s") % usage
         except (AccessError, UserError) as exc:
             answer = Markup("%s") % exc.args[0]
         else:

@@ -299,11 +299,12 @@ class WorkflowLog(models.Model):
         """A notification with the run's message and a link to its log."""
         self.ensure_one()
         ok = self.state == "done"
+        kind = "danger" if not ok else "warning" if self.error_count else "success"
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": self.env._("Opportunity follow-up"),
+                "title": self.env._("Re-engagement"),
                 # %s is where the web client puts the link to the log.
                 "message": self.message.replace("%", "%%") + " %s",
                 "links": [
@@ -312,8 +313,9 @@ class WorkflowLog(models.Model):
                         "url": f"/odoo/action-{LOG_ACTION}/{self.id}",
                     }
                 ],
-                "type": "success" if ok else "danger",
-                "sticky": not ok,
+                # A run with errors says so until it is read.
+                "type": kind,
+                "sticky": kind != "success",
             },
         }
 
@@ -463,38 +465,60 @@ class WorkflowLog(models.Model):
         return [*steps, "log_execution"]
 
     def _result_message(self):
+        """The run's outcome in a sentence or two, singular and plural right
+        (each form a whole sentence, for the translators)."""
         counts, days = self._counts(), self.stale_days
-        if not counts["stale"]:
+        params = self._params()
+        own_days = not params.explicit_days and (params.stage_days or params.team_days)
+        stale, scheduled = counts["stale"], counts["scheduled"]
+        if not stale:
             parts = [
                 self.env._(
-                    "No stale opportunities older than %(days)s days: nothing to do.",
+                    "No stale opportunity older than %(days)s days (or their stage's "
+                    "or team's own number): nothing to do.",
+                    days=days,
+                )
+                if own_days
+                else self.env._(
+                    "No stale opportunity older than %(days)s days: nothing to do.",
                     days=days,
                 )
             ]
         else:
             parts = [
                 self.env._(
+                    "Found 1 stale opportunity older than %(days)s days.", days=days
+                )
+                if stale == 1
+                else self.env._(
                     "Found %(count)s stale opportunities older than %(days)s days.",
-                    count=counts["stale"],
+                    count=stale,
                     days=days,
                 )
             ]
-            if counts["scheduled"] and self.dry_run:
+            if own_days:
                 parts.append(
-                    self.env._(
-                        "Preview: %(count)s follow-up activities would be scheduled.",
-                        count=counts["scheduled"],
+                    self.env._("Stages and teams with their own number used theirs.")
+                )
+            if scheduled and self.dry_run:
+                parts.append(
+                    self.env._("Preview: 1 re-engagement would be scheduled.")
+                    if scheduled == 1
+                    else self.env._(
+                        "Preview: %(count)s re-engagements would be scheduled.",
+                        count=scheduled,
                     )
                 )
-            elif counts["scheduled"]:
+            elif scheduled:
                 parts.append(
-                    self.env._(
-                        "%(count)s follow-up activities scheduled.",
-                        count=counts["scheduled"],
+                    self.env._("1 re-engagement scheduled.")
+                    if scheduled == 1
+                    else self.env._(
+                        "%(count)s re-engagements scheduled.", count=scheduled
                     )
                 )
             else:
-                parts.append(self.env._("No follow-up activity scheduled."))
+                parts.append(self.env._("No re-engagement scheduled."))
             if counts["skipped_won"] or counts["skipped_pending"]:
                 parts.append(
                     self.env._(
@@ -503,12 +527,15 @@ class WorkflowLog(models.Model):
                         pending=counts["skipped_pending"],
                     )
                 )
-            if counts["escalated"]:
+            escalated = counts["escalated"]
+            if escalated:
                 parts.append(
-                    self.env._(
+                    self.env._("1 ignored re-engagement escalated to the team leader.")
+                    if escalated == 1
+                    else self.env._(
                         "%(count)s ignored re-engagements escalated to their team "
                         "leader.",
-                        count=counts["escalated"],
+                        count=escalated,
                     )
                 )
             if counts["skipped_unassigned"]:
@@ -521,10 +548,7 @@ class WorkflowLog(models.Model):
                 )
             if counts["skipped_paused"]:
                 parts.append(
-                    self.env._(
-                        "%(count)s paused by their salesperson.",
-                        count=counts["skipped_paused"],
-                    )
+                    self.env._("%(count)s paused.", count=counts["skipped_paused"])
                 )
             if counts["deferred"]:
                 parts.append(
@@ -536,7 +560,9 @@ class WorkflowLog(models.Model):
                 )
             if counts["errors"]:
                 parts.append(
-                    self.env._(
+                    self.env._("1 could not be scheduled: see the log.")
+                    if counts["errors"] == 1
+                    else self.env._(
                         "%(count)s could not be scheduled: see the log.",
                         count=counts["errors"],
                     )

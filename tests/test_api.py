@@ -46,9 +46,7 @@ class TestWorkflowApi(HttpCase, FollowupCase):
         self.assertTrue(body["success"])
         self.assertIsNone(body["error"])
         self.assertEqual(body["counts"]["scheduled"], 1)
-        self.assertIn(
-            "Found 1 stale opportunities older than 14 days.", body["message"]
-        )
+        self.assertIn("Found 1 stale opportunity older than 14 days.", body["message"])
         log = self.env["workflow.log"].browse(body["log_id"])
         self.assertEqual((log.trigger, log.user_id), ("api", self.manager))
         self.assertTrue(self._followups(self.stale))

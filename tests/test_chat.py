@@ -33,7 +33,7 @@ class TestChatCommand(FollowupCase):
 
     def test_own_opportunities(self):
         answer = self._say(self.salesperson, "/followup")
-        self.assertIn("Found 1 stale opportunities older than 14 days.", answer)
+        self.assertIn("Found 1 stale opportunity older than 14 days.", answer)
         self.assertIn("Open the log", answer)
         self.assertTrue(self._followups(self.own))
         self.assertFalse(self._followups(self.other))
@@ -41,7 +41,7 @@ class TestChatCommand(FollowupCase):
 
     def test_days_argument(self):
         answer = self._say(self.salesperson, "/followup 30")
-        self.assertIn("No stale opportunities older than 30 days", answer)
+        self.assertIn("No stale opportunity older than 30 days", answer)
 
     def test_all_needs_a_manager(self):
         answer = self._say(self.salesperson, "/followup all")
@@ -52,5 +52,7 @@ class TestChatCommand(FollowupCase):
         self.assertEqual(len(self._followups(self.own | self.other)), 2)
 
     def test_bad_usage(self):
-        self.assertIn("Usage: /followup", self._say(self.salesperson, "/followup soon"))
-        self.assertIn("stale_days", self._say(self.salesperson, "/followup 99999"))
+        for typed in ("/followup soon", "/followup 99999", "/followup 0"):
+            answer = self._say(self.salesperson, typed)
+            self.assertIn("Give a number of days from 1 to 3650", answer)
+            self.assertNotIn("stale_days", answer)

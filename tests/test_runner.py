@@ -79,7 +79,7 @@ class TestRunner(FollowupCase):
             ),
             result["message"],
         )
-        self.assertIn("1 follow-up activities scheduled.", result["message"])
+        self.assertIn("1 re-engagement scheduled.", result["message"])
 
         log = self.env["workflow.log"].browse(result["log_id"])
         self.assertEqual(log._table, "workflow_log")
@@ -173,7 +173,7 @@ class TestRunner(FollowupCase):
         self.assertEqual(result["steps_executed"], ["detect_stale", "log_execution"])
         self.assertEqual(
             result["message"],
-            "No stale opportunities older than 3650 days: nothing to do.",
+            "No stale opportunity older than 3650 days: nothing to do.",
         )
         self.assertEqual(
             self.env["workflow.log"].browse(result["log_id"]).state, "done"
@@ -188,7 +188,7 @@ class TestRunner(FollowupCase):
         self._set_write_date(self.stale, fields.Datetime.now() - timedelta(days=20))
         result = self.Runner.run()
         self.assertEqual(result["counts"]["scheduled"], 0)
-        self.assertIn("No follow-up activity scheduled.", result["message"])
+        self.assertIn("No re-engagement scheduled.", result["message"])
 
     def test_edge_won_skipped(self):
         """Edge case 2: won stage, and a won status, are skipped."""
@@ -244,6 +244,12 @@ class TestRunner(FollowupCase):
         self.assertEqual(line.outcome, "error")
         self.assertIn("test_no_poison", line.reason)
         self.assertFalse(line.activity_id)
+        # Whoever started it is told, and the toast stays until read.
+        self.assertIn("1 could not be scheduled", result["message"])
+        notification = line.log_id._action_notify()["params"]
+        self.assertEqual(
+            (notification["type"], notification["sticky"]), ("warning", True)
+        )
 
     def test_edge_invalid_user_id(self):
         """Edge case 5: an unknown user_id: filter ignored, with a warning."""

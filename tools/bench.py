@@ -95,6 +95,8 @@ with registry.cursor() as cr:
          "email": f"bench{i}@example.com", "group_ids": [(6, 0, salesman.ids)]}
         for i in range(10)
     ])
+    # Team leaders see their team's opportunities ("All Documents").
+    users[:3].group_ids = [(4, env.ref("sales_team.group_sale_salesman_all_leads").id)]
     teams = env["crm.team"].create([
         {"name": f"Bench Team {i}", "user_id": users[i].id} for i in range(3)
     ])
