@@ -79,20 +79,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 stage=lead_lang.stage_id.name or env._("none"),
             )
             note += body
-            done = history.get(lead.id)
-            if done:
-                note += Markup("<p>%s</p><ul>%s</ul>") % (
-                    env._("Completed so far:"),
-                    Markup().join(
-                        Markup("<li>%s</li>")
-                        % self._history_item(env, lang, activity, dates, type_names)
-                        for activity in done
-                    ),
-                )
-            else:
-                note += Markup("<p>%s</p>") % env._(
-                    "No activity has been completed on it yet."
-                )
+            note += self._history_html(
+                env, lang, history.get(lead.id), dates, type_names
+            )
             drafts[lead.id] = {
                 "assignee": assignee,
                 "days": days,
@@ -145,20 +134,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 days=days,
                 count=lead.followup_count,
             )
-            done = history.get(lead.id)
-            if done:
-                note += Markup("<p>%s</p><ul>%s</ul>") % (
-                    env._("Completed so far:"),
-                    Markup().join(
-                        Markup("<li>%s</li>")
-                        % self._history_item(env, lang, activity, dates, type_names)
-                        for activity in done
-                    ),
-                )
-            else:
-                note += Markup("<p>%s</p>") % env._(
-                    "No activity has been completed on it yet."
-                )
+            note += self._history_html(
+                env, lang, history.get(lead.id), dates, type_names
+            )
             drafts[lead.id] = {
                 "days": days,
                 "summary": env._(
@@ -197,6 +175,22 @@ class OpportunityFollowupMessage(models.AbstractModel):
             )
         )
         return dates, type_names
+
+    @api.model
+    def _history_html(self, env, lang, done, dates, type_names):
+        """The completed activities of a note, or that there are none."""
+        if not done:
+            return Markup("<p>%s</p>") % env._(
+                "No activity has been completed on it yet."
+            )
+        return Markup("<p>%s</p><ul>%s</ul>") % (
+            env._("Completed so far:"),
+            Markup().join(
+                Markup("<li>%s</li>")
+                % self._history_item(env, lang, activity, dates, type_names)
+                for activity in done
+            ),
+        )
 
     @api.model
     def _history_item(self, env, lang, activity, dates, type_names):
