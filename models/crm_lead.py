@@ -94,6 +94,7 @@ class CrmLead(models.Model):
 
     @api.depends_context("allowed_company_ids")
     @api.depends("write_date", "stage_id")
+    @api.depends_context("followup_now")
     def _compute_followup_days_stale(self):
         settings = self.env["res.config.settings"]._followup_settings()
         stage_days = self._followup_stage_days()
@@ -101,7 +102,9 @@ class CrmLead(models.Model):
         # An opportunity being created (a form's onchange) has no history yet.
         saved = self.filtered("write_date")
         last = saved._followup_last_work_dates(settings["clock"])
-        now = fields.Datetime.now()
+        # A run renders its stage templates at its own moment (see
+        # opportunity.followup.message): the same days as its summary.
+        now = self.env.context.get("followup_now") or fields.Datetime.now()
         for lead in self:
             today = lead._followup_today(now)
             days = (today - last[lead.id]).days if lead.id in last else 0

@@ -55,7 +55,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
             lead.id: assignees[lead.id].lang or self.env.lang or "en_US"
             for lead in leads
         }
-        stage_texts = self._stage_template_texts(leads, langs)
+        stage_texts = self.with_context(followup_now=params.now)._stage_template_texts(
+            leads, langs
+        )
         dates, type_names = self._memos()
         drafts = {}
         for lead in leads:
@@ -277,9 +279,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
         for (template, lang), lead_ids in groups.items():
             try:
                 with self.env.cr.savepoint():
-                    rendered = template._render_field(
-                        "body_html", lead_ids, set_lang=lang
-                    )
+                    rendered = template.with_context(
+                        followup_now=self.env.context.get("followup_now")
+                    )._render_field("body_html", lead_ids, set_lang=lang)
             except Exception as exc:  # falls back to the default
                 env = self.with_context(lang=lang).env
                 warning = env._(

@@ -271,6 +271,30 @@ class TestStageWording(FollowupCase):
         self._run_cron()
         self.assertIn(expected, self._followups(self.lead).note)
 
+    def test_placeholder_days_are_the_run_s(self):
+        """A run started before midnight and drafting after it: the stage's
+        wording counts days as the summary does, from the run's moment."""
+        template = self._template(
+            self.manager,
+            '<p>Quiet for <t t-out="object.followup_days_stale"/> days</p>',
+        )
+        self.stage_qualified.with_user(self.manager).followup_template_id = template
+        self.env.company.resource_calendar_id.tz = "UTC"
+        Runner = type(self.Runner)
+        draft = Runner._draft_message
+        with freeze_time("2026-11-24 23:59:59") as frozen:
+            self._set_write_date(self.lead, fields.Datetime.now() - timedelta(20))
+
+            def after_midnight(runner, leads, params):
+                frozen.tick(timedelta(seconds=5))  # now 25 Nov
+                return draft(runner, leads, params)
+
+            self.patch(Runner, "_draft_message", after_midnight)
+            self.Runner.with_user(self.manager).run()
+        activity = self._followups(self.lead)
+        self.assertIn("(stale 20 days)", activity.summary)
+        self.assertIn("Quiet for 20 days", activity.note)
+
     def test_administrator_template_renders_for_a_salesperson(self):
         """Any expression an administrator wrote renders, whoever runs it."""
         template = self._template(
