@@ -1,8 +1,61 @@
+import threading
+import time
 from datetime import timedelta
 
-from odoo import fields
+from odoo import SUPERUSER_ID, api, fields
+from odoo.orm.environments import Transaction
 from odoo.tests import TransactionCase, new_test_user
 from odoo.tools import SQL
+
+
+def run_twice_at_once(case, lead_ids):
+    """Two runs on ``lead_ids``, each on its own real connection: the first
+    holds its inserted rows uncommitted until the second waits on them.
+    Neither leaves an ERROR line in ``odoo.sql_db``.
+
+    :return: ``{"first": result, "second": result}``
+    """
+    Runner = type(case.env["opportunity.followup.runner"])
+    original = Runner._log_execution
+    first_done, release = threading.Event(), threading.Event()
+
+    def held_open(runner, *args):
+        # The first run waits with its activities inserted, not committed.
+        if threading.current_thread().name == "first":
+            first_done.set()
+            release.wait(30)
+        return original(runner, *args)
+
+    case.patch(Runner, "_log_execution", held_open)
+    results = {}
+
+    def worker():
+        name = threading.current_thread().name
+        try:
+            with case.registry.cursor() as cr:
+                # Bind the registry directly: looking it up by name waits on
+                # the registry lock that the test runner's thread holds.
+                cr.transaction = Transaction(case.registry)
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                results[name] = env["opportunity.followup.runner"].run(
+                    lead_ids=lead_ids
+                )
+        except Exception as exc:  # asserted below
+            results[name] = exc
+            first_done.set()
+
+    first = threading.Thread(target=worker, name="first")
+    second = threading.Thread(target=worker, name="second")
+    with case.assertNoLogs("odoo.sql_db", level="ERROR"):
+        first.start()
+        case.assertTrue(first_done.wait(30))
+        case.assertNotIsInstance(results.get("first"), Exception)
+        second.start()
+        time.sleep(1)  # the second run now waits on the first one's rows
+        release.set()
+        first.join(60)
+        second.join(60)
+    return results
 
 
 class FollowupCase(TransactionCase):

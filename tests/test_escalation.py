@@ -2,18 +2,15 @@
 and not before, once, to the right person, and never on a deal that was worked."""
 
 import logging
-import threading
-import time
 from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
 from odoo import SUPERUSER_ID, api, fields
-from odoo.orm.environments import Transaction
 from odoo.tests import Form, TransactionCase, new_test_user, tagged
 from odoo.tools import SQL
 
-from .common import FollowupCase
+from .common import FollowupCase, run_twice_at_once
 
 # A Monday: the re-engagement booked that day is due on Wednesday (2 working
 # days); 3 working days past it is the next Monday, so the escalation comes on
@@ -203,44 +200,7 @@ class TestConcurrentEscalation(TransactionCase):
         ids = self._commit_overdue(20)
         self.addCleanup(self._cleanup, ids)
         lead_ids = ids["leads"]
-        Runner = type(self.env["opportunity.followup.runner"])
-        original = Runner._log_execution
-        first_done, release = threading.Event(), threading.Event()
-
-        def held_open(runner, *args):
-            # The first run waits with its escalations inserted, not committed.
-            if threading.current_thread().name == "first":
-                first_done.set()
-                release.wait(30)
-            return original(runner, *args)
-
-        self.patch(Runner, "_log_execution", held_open)
-        results = {}
-
-        def worker():
-            name = threading.current_thread().name
-            try:
-                with self.registry.cursor() as cr:
-                    cr.transaction = Transaction(self.registry)
-                    env = api.Environment(cr, SUPERUSER_ID, {})
-                    results[name] = env["opportunity.followup.runner"].run(
-                        lead_ids=lead_ids
-                    )
-            except Exception as exc:  # asserted below
-                results[name] = exc
-                first_done.set()
-
-        first = threading.Thread(target=worker, name="first")
-        second = threading.Thread(target=worker, name="second")
-        with self.assertNoLogs("odoo.sql_db", level="ERROR"):
-            first.start()
-            self.assertTrue(first_done.wait(30))
-            self.assertNotIsInstance(results.get("first"), Exception)
-            second.start()
-            time.sleep(1)  # the second run now waits on the first one's rows
-            release.set()
-            first.join(60)
-            second.join(60)
+        results = run_twice_at_once(self, lead_ids)
         self.assertEqual(results["first"]["counts"]["escalated"], 20)
         self.assertEqual(results["second"]["counts"]["escalated"], 0)
         self.assertEqual(results["second"]["counts"]["skipped_pending"], 20)

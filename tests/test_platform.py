@@ -2,8 +2,6 @@
 progress API, its failure count), real commits, two connections at once."""
 
 import logging
-import threading
-import time
 from datetime import timedelta
 
 import psycopg2.errors
@@ -17,7 +15,7 @@ from odoo.tools import SQL, mute_logger
 
 from odoo.addons.crm_opportunity_followup.models import workflow_log
 
-from .common import FollowupCase
+from .common import FollowupCase, run_twice_at_once
 
 RUNNER_LOGGER = (
     "odoo.addons.crm_opportunity_followup.models.opportunity_followup_runner"
@@ -224,52 +222,13 @@ class TestConcurrentRuns(TransactionCase):
         lead_ids = commit_stale_leads(self.registry, "Race", 40)
         self.addCleanup(self._cleanup, lead_ids)
 
-        Runner = type(self.env["opportunity.followup.runner"])
-        original = Runner._log_execution
-        first_done, release = threading.Event(), threading.Event()
-
-        def held_open(runner, *args):
-            # The first run waits with its activities inserted but not committed.
-            if threading.current_thread().name == "first":
-                first_done.set()
-                release.wait(30)
-            return original(runner, *args)
-
-        self.patch(Runner, "_log_execution", held_open)
-        results = {}
-
-        def worker():
-            name = threading.current_thread().name
-            try:
-                with self.registry.cursor() as cr:
-                    # Bind the registry directly: looking it up by name waits on
-                    # the registry lock that the test runner's thread holds.
-                    cr.transaction = Transaction(self.registry)
-                    env = api.Environment(cr, SUPERUSER_ID, {})
-                    results[name] = env["opportunity.followup.runner"].run(
-                        lead_ids=lead_ids
-                    )
-            except Exception as exc:  # asserted below
-                results[name] = exc
-                first_done.set()
-
-        first = threading.Thread(target=worker, name="first")
-        second = threading.Thread(target=worker, name="second")
         # The benign race leaves no ERROR line (a line at INFO, by the runner).
         runner_logs = []
         handler = logging.Handler(logging.INFO)
         handler.emit = lambda record: runner_logs.append(record.getMessage())
         logging.getLogger(RUNNER_LOGGER).addHandler(handler)
         self.addCleanup(logging.getLogger(RUNNER_LOGGER).removeHandler, handler)
-        with self.assertNoLogs("odoo.sql_db", level="ERROR"):
-            first.start()
-            self.assertTrue(first_done.wait(30))
-            self.assertNotIsInstance(results.get("first"), Exception)
-            second.start()
-            time.sleep(1)  # the second run now waits on the first one's rows
-            release.set()
-            first.join(60)
-            second.join(60)
+        results = run_twice_at_once(self, lead_ids)
         self.assertEqual(
             sum("booked meanwhile by a concurrent run" in line for line in runner_logs),
             40,

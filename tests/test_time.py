@@ -237,10 +237,14 @@ class TestTeamSettings(FollowupCase):
         self.quiet_team.with_user(self.manager).followup_active = False
         quiet = self._team_opportunity("Quiet team's deal", 20, self.quiet_team)
         other = self._opportunity("Other team's deal", days=20)
+        no_team = self._opportunity("No team's deal", days=20, team_id=False)
         self.assertFalse(quiet.followup_is_stale)
         self.assertTrue(other.followup_is_stale)
+        # Another team's switch leaves deals without a team alone.
+        self.assertTrue(no_team.followup_is_stale)
         log = self._run_cron()
-        self.assertEqual(log.scheduled_count, 1)
+        self.assertEqual(log.scheduled_count, 2)
+        self.assertTrue(self._followups(no_team))
         self.assertFalse(self._followups(quiet))
         # A run started by hand still considers it.
         self.Runner.with_user(self.manager).run(lead_ids=quiet.ids)
