@@ -58,16 +58,32 @@ class CrmLeadFollowupSchedule(models.TransientModel):
         }
 
     def _left_out_text(self, reasons):
-        texts = {
-            "not_stale": self.env._("not stale"),
-            "skipped_won": self.env._("won"),
-            "skipped_pending": self.env._("with an activity planned"),
-            "skipped_paused": self.env._("paused"),
-        }
+        # Each part a whole phrase, for the translators' word order.
+        count = reasons.get
         parts = [
-            f"{count} {texts[key]}"
-            for key, count in reasons.items()
-            if count and key in texts
+            part
+            for key, part in (
+                (
+                    "not_stale",
+                    self.env._("%(count)s not stale", count=count("not_stale")),
+                ),
+                (
+                    "skipped_won",
+                    self.env._("%(count)s won", count=count("skipped_won")),
+                ),
+                (
+                    "skipped_pending",
+                    self.env._(
+                        "%(count)s with an activity planned",
+                        count=count("skipped_pending"),
+                    ),
+                ),
+                (
+                    "skipped_paused",
+                    self.env._("%(count)s paused", count=count("skipped_paused")),
+                ),
+            )
+            if reasons.get(key)
         ]
         if not parts:
             return False
