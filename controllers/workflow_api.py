@@ -128,7 +128,7 @@ class WorkflowApi(http.Controller):
                 500,
                 "run_failed",
                 env._(
-                    "The follow-up run failed; its log #%(log)s has the details.",
+                    "The re-engagement run failed; its log #%(log)s has the details.",
                     log=result["log_id"],
                 ),
                 log_id=result["log_id"],

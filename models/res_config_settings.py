@@ -46,7 +46,7 @@ class ResConfigSettings(models.TransientModel):
     )
     followup_activity_type_id = fields.Many2one(
         "mail.activity.type",
-        string="Follow-up Activity",
+        string="Re-engagement Activity",
         default=lambda self: self.env.ref(
             DEFAULT_ACTIVITY_TYPE, raise_if_not_found=False
         ),
@@ -55,7 +55,7 @@ class ResConfigSettings(models.TransientModel):
     )
     followup_default_user_id = fields.Many2one(
         "res.users",
-        string="Default Follow-up User",
+        string="Default Re-engagement User",
         config_parameter=PARAM_PREFIX + "default_user_id",
         # Who gets anybody's opportunities must be able to open them.
         domain=lambda self: [
@@ -77,7 +77,8 @@ class ResConfigSettings(models.TransientModel):
     followup_log_retention_days = fields.Integer(
         string="Keep Logs (Days)",
         default=INT_SETTINGS["followup_log_retention_days"][1],
-        help="Follow-up logs older than this are deleted every day; 0 keeps them all.",
+        help="Re-engagement logs older than this are deleted every day; 0 keeps "
+        "them all.",
     )
     followup_send_digest = fields.Boolean(
         string="Re-engagement Summary Email",
@@ -103,7 +104,7 @@ class ResConfigSettings(models.TransientModel):
         default=INT_SETTINGS["followup_escalate_after_days"][1],
         help="A re-engagement still open this many working days of its salesperson "
         "past its deadline, on an opportunity still stale, gets one escalation "
-        "activity for the team leader (else the default follow-up user). 0: never.",
+        "activity for the team leader (else the default re-engagement user). 0: never.",
     )
     followup_revival_window_days = fields.Integer(
         string="Result Window (Days)",
@@ -130,7 +131,7 @@ class ResConfigSettings(models.TransientModel):
     )
     _followup_deadline_days_positive = models.Constraint(
         "CHECK(followup_deadline_days >= 0)",
-        "The follow-up due days cannot be negative.",
+        "The re-engagement due days cannot be negative.",
     )
     _followup_log_retention_days_positive = models.Constraint(
         "CHECK(followup_log_retention_days >= 0)",

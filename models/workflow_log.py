@@ -137,7 +137,7 @@ class WorkflowLog(models.Model):
         "workflow.log.line", "log_id", string="Lines", readonly=True
     )
 
-    # What became of this run's re-engagements (the Follow-up Effectiveness
+    # What became of this run's re-engagements (the Re-engagement Effectiveness
     # report's figures, for this run only).
     revival_won_count = fields.Integer(string="Won", compute="_compute_revival")
     revival_lost_count = fields.Integer(string="Lost", compute="_compute_revival")
@@ -248,7 +248,7 @@ class WorkflowLog(models.Model):
                     else "—",
                 ),
                 (
-                    self.env._("Default follow-up user"),
+                    self.env._("Default re-engagement user"),
                     name(users.browse(params.default_user_id)),
                 ),
             ]
@@ -326,7 +326,7 @@ class WorkflowLog(models.Model):
             return self._action_notify()
         return {
             "type": "ir.actions.act_window",
-            "name": self.env._("Follow-up Preview"),
+            "name": self.env._("Re-engagement Preview"),
             "res_model": "workflow.log",
             "res_id": self.id,
             "view_mode": "form",
@@ -424,7 +424,7 @@ class WorkflowLog(models.Model):
                 "date_end": fields.Datetime.now(),
                 "duration": self.duration + duration,
                 "message": self.env._(
-                    "The follow-up run failed: %(error)s", error=error
+                    "The re-engagement run failed: %(error)s", error=error
                 ),
                 "error": error,
             }
@@ -542,7 +542,7 @@ class WorkflowLog(models.Model):
                 parts.append(
                     self.env._(
                         "%(count)s not scheduled: no one to assign them to (choose a "
-                        "default follow-up user in the settings).",
+                        "default re-engagement user in the settings).",
                         count=counts["skipped_unassigned"],
                     )
                 )

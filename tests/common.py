@@ -86,7 +86,7 @@ class FollowupCase(TransactionCase):
             name="Sue Seller",
             tz="UTC",
         )
-        # Sees every opportunity: may get anybody's (default follow-up user).
+        # Sees every opportunity: may get anybody's (default re-engagement user).
         cls.senior = new_test_user(
             cls.env,
             "fu_senior",

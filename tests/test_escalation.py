@@ -66,7 +66,8 @@ class TestEscalation(FollowupCase):
         self.assertEqual(escalation.user_id, self.manager)
         self.assertEqual(escalation.date_deadline, day(8).date())
         self.assertEqual(
-            escalation.summary, "Escalation: Initech Upgrade (follow-up overdue 6 days)"
+            escalation.summary,
+            "Escalation: Initech Upgrade (re-engagement overdue 6 days)",
         )
         self.assertIn("Sam Seller", escalation.note)
         self.assertIn("03/03/2027", escalation.note)
@@ -149,14 +150,14 @@ class TestEscalation(FollowupCase):
         self.assertEqual(line.outcome, "skipped_pending")
         self.assertIn("the team leader is the salesperson", line.warning)
         self.assertEqual(log.warning_count, 1)
-        # With a default follow-up user, it goes to them, and the line says why.
+        # With a default re-engagement user, it goes to them, and the line says why.
         self._set_param("default_user_id", self.senior.id)
         with freeze_time(day(9)):
             log = self._run_cron()
         self.assertEqual(self._escalations(self.lead).user_id, self.senior)
         line = self._line(log, self.lead)
         self.assertEqual(line.outcome, "escalated")
-        self.assertIn("escalated to the default follow-up user", line.warning)
+        self.assertIn("escalated to the default re-engagement user", line.warning)
 
     def test_nobody_to_escalate_to(self):
         self.team.user_id = False

@@ -1,5 +1,5 @@
 """Did it work? Each re-engagement's result, from what people and customers
-really did after it, and the Follow-up Effectiveness report's figures."""
+really did after it, and the Re-engagement Effectiveness report's figures."""
 
 from datetime import timedelta
 

@@ -7,7 +7,7 @@ class CrmLeadFollowupPause(models.TransientModel):
     """*Pause follow-up* on opportunities: no re-engagement until a date."""
 
     _name = "crm.lead.followup.pause"
-    _description = "Pause the Follow-up of Opportunities"
+    _description = "Pause the Re-engagement of Opportunities"
 
     lead_ids = fields.Many2many("crm.lead", string="Opportunities", required=True)
     paused_until = fields.Date(
