@@ -1,3 +1,4 @@
+import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -7,7 +8,15 @@ from odoo import SUPERUSER_ID, api, fields, models
 from odoo.fields import Domain
 from odoo.tools import SQL
 
-from .followup_const import ALL_LEADS_GROUP, CLOCK_WORK, WORK_MESSAGE_TYPES
+from .followup_const import (
+    ALL_LEADS_GROUP,
+    CLOCK_WORK,
+    CUSTOMER_TEMPLATE,
+    WORK_MESSAGE_TYPES,
+)
+
+# "Re: ", "Fwd: ", "AW: ", "TR : " and the like, repeated, before a subject.
+REPLY_PREFIX = re.compile(r"^(\s*(re|fwd?|aw|wg|tr|rv|sv)\s?:\s*)+", re.IGNORECASE)
 
 
 class CrmLead(models.Model):
@@ -20,10 +29,10 @@ class CrmLead(models.Model):
         string="Stale",
         compute="_compute_followup_is_stale",
         search="_search_followup_is_stale",
-        help="Open opportunity nobody worked on for the follow-up's number of days, "
-        "with no activity planned and not paused: the next run books it. Unlike "
-        "Odoo's rotting marker (days in the same stage), this counts days without "
-        "any work on it.",
+        help="Open opportunity nobody worked on for the re-engagement settings' "
+        "number of days, with no activity planned and not paused: the next run "
+        "books it. Unlike Odoo's rotting marker (days in the same stage), this "
+        "counts days without any work on it.",
     )
     followup_stale_hint = fields.Char(
         string="Stale Since", compute="_compute_followup_days_stale"
@@ -33,21 +42,28 @@ class CrmLead(models.Model):
         compute="_compute_followup_days_stale",
         help="Days since somebody last worked on this opportunity: an edit, a "
         "message or note, an e-mail, a completed activity (or only edits, if the "
-        "follow-up settings say so), counted in its company's timezone.",
+        "re-engagement settings say so), counted in its company's timezone.",
+    )
+    # The customer's own words for the deal, for the re-engagement email.
+    followup_customer_subject = fields.Char(
+        string="Customer's Subject",
+        compute="_compute_followup_customer_subject",
+        help="The subject of the latest email the customer sent about this "
+        "opportunity, without its Re: or Fwd:.",
     )
     followup_count = fields.Integer(
         string="Re-engagements", compute="_compute_followup_count"
     )
     # A deal the customer asked to revisit later: no re-engagement until then.
     followup_paused_until = fields.Date(
-        string="Follow-up Paused Until",
+        string="Re-engagement Paused Until",
         tracking=True,
         copy=False,
         help="No re-engagement is booked for this opportunity until this day, "
         "included; it wakes up by itself the day after.",
     )
     followup_pause_reason = fields.Char(
-        string="Follow-up Pause Reason", tracking=True, copy=False
+        string="Re-engagement Pause Reason", tracking=True, copy=False
     )
 
     # The follow-up's detect query: without it PostgreSQL scans every lead.
@@ -94,7 +110,6 @@ class CrmLead(models.Model):
 
     @api.depends_context("allowed_company_ids")
     @api.depends("write_date", "stage_id")
-    @api.depends_context("followup_now")
     def _compute_followup_days_stale(self):
         settings = self.env["res.config.settings"]._followup_settings()
         stage_days = self._followup_stage_days()
@@ -102,9 +117,7 @@ class CrmLead(models.Model):
         # An opportunity being created (a form's onchange) has no history yet.
         saved = self.filtered("write_date")
         last = saved._followup_last_work_dates(settings["clock"])
-        # A run renders its stage templates at its own moment (see
-        # opportunity.followup.message): the same days as its summary.
-        now = self.env.context.get("followup_now") or fields.Datetime.now()
+        now = fields.Datetime.now()
         for lead in self:
             today = lead._followup_today(now)
             days = (today - last[lead.id]).days if lead.id in last else 0
@@ -117,6 +130,30 @@ class CrmLead(models.Model):
                 or team_days.get(lead.team_id.id)
                 or settings["stale_days"],
             )
+
+    def _compute_followup_customer_subject(self):
+        # An email from anybody but the company's own users: the customer.
+        messages = (
+            self.env["mail.message"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("model", "=", "crm.lead"),
+                    ("res_id", "in", self.ids),
+                    ("message_type", "=", "email"),
+                    ("subject", "!=", False),
+                    ("author_id.user_ids", "not any", [("share", "=", False)]),
+                ],
+                ["res_id", "subject"],
+                order="date desc, id desc",
+            )
+        )
+        subjects = {}
+        for message in messages:
+            subjects.setdefault(message.res_id, message.subject)
+        for lead in self:
+            subject = subjects.get(lead.id) or ""
+            lead.followup_customer_subject = REPLY_PREFIX.sub("", subject) or False
 
     def _compute_followup_count(self):
         # A salesperson may not read every log line; the count is not secret.
@@ -138,12 +175,25 @@ class CrmLead(models.Model):
         return (
             *super().mail_allowed_qweb_expressions(),
             "object.followup_days_stale",
+            "object.followup_customer_subject",
             "object.stage_id.name",
         )
 
     # ------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------
+
+    def activity_send_mail(self, template_id):
+        """*Send Now* on an activity's email template. Odoo posts it as an
+        automatic notification; sent by a person, it is work on the deal (and
+        resets the stale clock), as the same email sent from the composer."""
+        template = self.env["mail.template"].browse(template_id).exists()
+        if not template:
+            return False
+        self.message_post_with_source(
+            template, message_type="comment", subtype_xmlid="mail.mt_comment"
+        )
+        return True
 
     def action_open_followup_history(self):
         """The smart button: every re-engagement scheduled on this opportunity."""
@@ -160,7 +210,7 @@ class CrmLead(models.Model):
         """*Pause follow-up*: the wizard asking until when, and why."""
         return {
             "type": "ir.actions.act_window",
-            "name": self.env._("Pause Follow-up"),
+            "name": self.env._("Pause Re-engagement"),
             "res_model": "crm.lead.followup.pause",
             "view_mode": "form",
             "target": "new",
@@ -172,7 +222,7 @@ class CrmLead(models.Model):
         self.write({"followup_paused_until": False, "followup_pause_reason": False})
 
     def action_followup_run(self):
-        """Actions > Run stale follow-up, on the selected opportunities."""
+        """Actions > Run Re-engagement, on the selected opportunities."""
         result = self.env["opportunity.followup.runner"].run(
             lead_ids=self.ids, trigger="server_action"
         )
@@ -432,6 +482,20 @@ class CrmLead(models.Model):
             last[lead.id] = max(last[lead.id], day)
         return last
 
+    def _followup_customer_templates(self):
+        """``{lead id: the email to the customer offered with its
+        re-engagement}``: the stage's own, else the addon's (none if an
+        administrator deleted it)."""
+        default = self.env.ref(CUSTOMER_TEMPLATE, raise_if_not_found=False)
+        templates = {}
+        for lead in self:
+            template = lead.stage_id.followup_template_id
+            # Set before crm.stage's check existed: never rendered on a lead's id.
+            if not (template and template.sudo().model == "crm.lead"):
+                template = default or self.env["mail.template"]
+            templates[lead.id] = template
+        return templates
+
     # ------------------------------------------------------------
     # The assignee
     # ------------------------------------------------------------
@@ -439,7 +503,7 @@ class CrmLead(models.Model):
     def _followup_assignee(self, default_user, chosen_id=None):
         """Who gets the re-engagement: the user a manager chose for it (the
         scheduling wizard), else the salesperson, else the team leader, else
-        the settings' default follow-up user; never an archived, portal or
+        the settings' default re-engagement user; never an archived, portal or
         system user. An empty recordset when there is nobody."""
         self.ensure_one()
         chosen = self.env["res.users"].browse(chosen_id or [])

@@ -6,7 +6,7 @@ from markupsafe import Markup, escape
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-from .followup_const import STALE_DAYS_MAX, STALE_DAYS_MIN
+from .followup_const import CUSTOMER_TEMPLATE, STALE_DAYS_MAX, STALE_DAYS_MIN
 
 _logger = logging.getLogger(__name__)
 
@@ -25,19 +25,20 @@ class CrmStage(models.Model):
     followup_stale_days = fields.Integer(
         string="Stale After (Days)",
         help="Days without work before an opportunity in this stage is stale; "
-        "empty: the follow-up settings' number. A run given an explicit number "
+        "empty: the re-engagement settings' number. A run given an explicit number "
         "of days (API, chat, code) uses that number in every stage.",
     )
     followup_template_id = fields.Many2one(
         "mail.template",
-        string="Re-engagement Wording",
+        string="Re-engagement Email",
         domain="[('model', '=', 'crm.lead')]",
         ondelete="set null",
-        help="Optional wording of the re-engagement message drafted for stale "
-        "opportunities in this stage, replacing the default one: the body of this "
-        "e-mail template, in the salesperson's language. Besides Odoo's usual "
-        "placeholders, object.followup_days_stale gives the days since somebody "
-        "last worked on the opportunity and object.stage_id.name its stage.",
+        help="The email to the customer that a re-engagement in this stage "
+        "offers to preview or send, in the customer's language; empty: the "
+        "addon's Re-engagement email. Besides Odoo's usual placeholders, "
+        "object.followup_days_stale gives the days since somebody last worked on "
+        "the opportunity and object.followup_customer_subject the subject of the "
+        "customer's latest email.",
     )
 
     _followup_stale_days_range = models.Constraint(
@@ -56,8 +57,8 @@ class CrmStage(models.Model):
             if template and template.model != "crm.lead":
                 raise ValidationError(
                     self.env._(
-                        "The re-engagement wording of stage %(stage)s must be an "
-                        "e-mail template on opportunities (Lead/Opportunity); "
+                        "The re-engagement email of stage %(stage)s must be an "
+                        "email template on opportunities (Lead/Opportunity); "
                         "%(template)s is on %(model)s.",
                         stage=stage.name,
                         template=template.name,
@@ -104,6 +105,7 @@ class CrmStage(models.Model):
             {
                 "name": self.env._("Re-engagement wording: %(stage)s", stage=self.name),
                 "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                **self._followup_template_sending_values(),
                 "body_html": source,
             }
         )
@@ -111,6 +113,36 @@ class CrmStage(models.Model):
             template.update_field_translations("body_html", bodies)
         self.followup_template_id = template
         return template
+
+    @api.model
+    def _followup_template_sending_values(self):
+        """What makes a stage's wording an email to send: to the customer, in
+        their language, under the addon's subject."""
+        default = self.env.ref(CUSTOMER_TEMPLATE, raise_if_not_found=False)
+        return {
+            "use_default_to": True,
+            "lang": "{{ object.lang_id.code }}",
+            "subject": default.subject if default else False,
+        }
+
+    @api.model
+    def _followup_migrate_wording_to_emails(self):
+        """The 19.0.1.3.0 upgrade: the stages' wordings were pasted into the
+        activity's note; they are now emails the salesperson sends. Those
+        without recipients, language or subject get the addon's."""
+        templates = self.search([("followup_template_id", "!=", False)]).mapped(
+            "followup_template_id"
+        )
+        defaults = self._followup_template_sending_values()
+        for template in templates:
+            if not (
+                template.use_default_to or template.partner_to or template.email_to
+            ):
+                template.use_default_to = True
+            if not template.lang:
+                template.lang = defaults["lang"]
+            if not template.subject and defaults["subject"]:
+                template.subject = defaults["subject"]
 
     @api.model
     def _followup_migrate_inline_wording(self):

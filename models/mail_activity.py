@@ -1,6 +1,6 @@
 from collections import defaultdict
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 # The kinds of activity the follow-up books, each at most once open per record.
 FOLLOWUP_FLAGS = ("is_followup", "is_followup_escalation")
@@ -13,14 +13,24 @@ class MailActivity(models.Model):
         string="Re-engagement Activity",
         readonly=True,
         copy=False,
-        help="Scheduled by the stale-opportunity follow-up.",
+        help="Scheduled for a stale opportunity.",
     )
     is_followup_escalation = fields.Boolean(
-        string="Follow-up Escalation",
+        string="Re-engagement Escalation",
         readonly=True,
         copy=False,
-        help="Scheduled for the team leader by the follow-up when a re-engagement "
+        help="Scheduled for the team leader when a re-engagement "
         "was left undone past its deadline.",
+    )
+
+    # Odoo shows these as *Preview* / *Send Now* on the activity: a
+    # re-engagement offers the email to the customer besides its type's.
+    mail_template_ids = fields.Many2many(
+        "mail.template",
+        related=False,
+        compute="_compute_mail_template_ids",
+        # As the related field it replaces: the type's templates, readable or not.
+        compute_sudo=True,
     )
 
     # The database, not the Python filter, is what guarantees that two runs
@@ -36,8 +46,25 @@ class MailActivity(models.Model):
     # The same contract for escalations: one open escalation per opportunity.
     _followup_escalation_open_unique = models.UniqueIndex(
         "(res_model, res_id) WHERE is_followup_escalation IS TRUE AND active IS TRUE",
-        "This opportunity already has an open follow-up escalation.",
+        "This opportunity already has an open re-engagement escalation.",
     )
+
+    @api.depends("activity_type_id.mail_template_ids", "is_followup")
+    def _compute_mail_template_ids(self):
+        followups = self.filtered(
+            lambda act: act.is_followup and act.res_model == "crm.lead"
+        )
+        customer_templates = (
+            self.env["crm.lead"]
+            .browse(followups.mapped("res_id"))
+            .exists()
+            ._followup_customer_templates()
+        )
+        for activity in self:
+            templates = activity.activity_type_id.mail_template_ids
+            if activity in followups and activity.res_id in customer_templates:
+                templates = customer_templates[activity.res_id] | templates
+            activity.mail_template_ids = templates
 
     def write(self, vals):
         if {"res_id", "res_model_id", "res_model", "active"} & vals.keys():

@@ -1,12 +1,17 @@
 from collections import defaultdict
+from textwrap import shorten
 
 from markupsafe import Markup
 
 from odoo import api, models
-from odoo.tools import format_date, html_sanitize
+from odoo.tools import SQL, format_amount, format_date
 
-# How many completed activities the drafted message mentions.
+from .followup_const import WORK_MESSAGE_TYPES
+
+# How many completed activities the brief mentions.
 HISTORY_SIZE = 3
+# How much of the last completed activity's feedback the brief quotes.
+FEEDBACK_SIZE = 300
 
 
 class _Memo(dict):
@@ -22,67 +27,56 @@ class _Memo(dict):
 
 
 class OpportunityFollowupMessage(models.AbstractModel):
-    """The re-engagement message drafted for a stale opportunity: the
-    summary and the note of its activity, in its assignee's language.
+    """What the salesperson gets for a stale opportunity: the summary and a
+    short brief as the note of its re-engagement, in their language.
 
-    The wording of a stage with its own template is that ``mail.template``;
-    otherwise the default wording follows the stage's position in the
-    pipeline.
+    The message to the customer is not drafted here: it is a ``mail.template``
+    on opportunities (the stage's own, else this addon's), offered on the
+    re-engagement as *Preview* / *Send Now* (see ``mail.activity``) and
+    rendered by Odoo when the salesperson sends it, in the customer's language.
     """
 
     _name = "opportunity.followup.message"
-    _description = "Opportunity Follow-up Message"
+    _description = "Re-engagement Brief"
 
     @api.model
     def _draft(self, leads, params):
-        """A personal message per opportunity, in its assignee's language:
-        its name, the days since somebody last worked on it, its stage, the
-        latest completed activities. The assignee is ``crm.lead``'s choice;
-        an empty one when there is nobody.
+        """A brief per opportunity, in its assignee's language: its name, the
+        days since somebody last worked on it and how, its stage and what to
+        aim for there, its value and closing date, the completed activities
+        (the last one with its feedback), whom to contact. The assignee is
+        ``crm.lead``'s choice; an empty one when there is nobody.
 
-        :return: ``{lead id: {"assignee", "days", "summary", "note", "warning"}}``
+        :return: ``{lead id: {"assignee", "days", "summary", "note"}}``
         """
         history = self._completed_history(leads)
+        messages = self._last_work_messages(leads)
         stage_tones = self._stage_tones()
         last_work = leads._followup_last_work_dates(params.clock)
         default_user = self.env["res.users"].browse(params.default_user_id)
         chosen = dict(params.assignees)
-        assignees = {
-            lead.id: lead._followup_assignee(default_user, chosen.get(lead.id))
-            for lead in leads
-        }
-        langs = {
-            lead.id: assignees[lead.id].lang or self.env.lang or "en_US"
-            for lead in leads
-        }
-        stage_texts = self.with_context(followup_now=params.now)._stage_template_texts(
-            leads, langs
-        )
         dates, type_names = self._memos()
         drafts = {}
         for lead in leads:
-            assignee, lang = assignees[lead.id], langs[lead.id]
+            assignee = lead._followup_assignee(default_user, chosen.get(lead.id))
+            lang = assignee.lang or self.env.lang or "en_US"
             lead_lang = lead.with_context(lang=lang)
             env = lead_lang.env
             # The day of the last work on it where its company counts days.
             last_update = last_work[lead.id]
             days = (lead._followup_today(params.now) - last_update).days
-            body, warning = stage_texts.get(lead.id) or (None, None)
-            if body is None:
-                body = Markup("<p>%s</p>") % self._default_wording(
-                    lead_lang, stage_tones
-                )
-            note = Markup("<p>%s</p>") % env._(
-                "“%(name)s” has had no update for %(days)s days (last update on "
-                "%(date)s). Stage: %(stage)s.",
-                name=lead.name,
-                days=days,
-                date=dates[lang, last_update],
-                stage=lead_lang.stage_id.name or env._("none"),
+            done = history.get(lead.id, [])
+            note = Markup("<p>%s</p>") % self._last_touch_text(
+                lead_lang, days, last_update, done, messages.get(lead.id), dates
             )
-            note += body
-            note += self._history_html(
-                env, lang, history.get(lead.id), dates, type_names
+            facts = [
+                self._stage_text(lead_lang, stage_tones),
+                self._value_text(lead_lang, lang, dates),
+                *self._history_texts(env, lang, done, dates, type_names),
+                self._contact_text(lead_lang),
+            ]
+            note += Markup("<ul>%s</ul>") % Markup().join(
+                Markup("<li>%s</li>") % fact for fact in facts if fact
             )
             drafts[lead.id] = {
                 "assignee": assignee,
@@ -93,9 +87,135 @@ class OpportunityFollowupMessage(models.AbstractModel):
                     days=days,
                 ),
                 "note": note,
-                "warning": warning,
             }
         return drafts
+
+    @api.model
+    def _last_touch_text(self, lead, days, day, done, message, dates):
+        """When and how somebody last worked on it: the completed activity or
+        the message of that day, else an edit of the record."""
+        env, lang = lead.env, lead.env.lang
+        args = {"name": lead.name, "days": days, "date": dates[lang, day]}
+        if message and self._local_day(lead, message.date) == day:
+            author = message.author_id.name or message.email_from or ""
+            if message.message_type == "email":
+                return env._(
+                    "“%(name)s”: no work for %(days)s days. Last touch on %(date)s: "
+                    "an email from %(author)s.",
+                    author=author,
+                    **args,
+                )
+            if message.subtype_id == self.env.ref("mail.mt_note"):
+                return env._(
+                    "“%(name)s”: no work for %(days)s days. Last touch on %(date)s: "
+                    "a note by %(author)s.",
+                    author=author,
+                    **args,
+                )
+            return env._(
+                "“%(name)s”: no work for %(days)s days. Last touch on %(date)s: "
+                "a message from %(author)s.",
+                author=author,
+                **args,
+            )
+        if done and done[0].date_done == day:
+            return env._(
+                "“%(name)s”: no work for %(days)s days. Last touch on %(date)s: "
+                "%(type)s done by %(user)s.",
+                type=done[0].activity_type_id.with_context(lang=lang).name
+                or env._("an activity"),
+                user=done[0].user_id.name or env._("somebody"),
+                **args,
+            )
+        return env._(
+            "“%(name)s”: no work for %(days)s days. Last update on %(date)s.",
+            **args,
+        )
+
+    @api.model
+    def _local_day(self, lead, moment):
+        """The day of a UTC moment where the opportunity's company is."""
+        return lead._followup_tz_today(lead.company_id or self.env.company, moment)
+
+    @api.model
+    def _stage_text(self, lead, stage_tones):
+        """Its stage, and what to aim for there."""
+        env = lead.env
+        tone = stage_tones.get(lead.stage_id.id, "early")
+        if tone == "late":
+            aim = env._("settle the last points before the decision")
+        elif tone == "middle":
+            aim = env._("find what holds it up and agree on the next step")
+        else:
+            aim = env._("find out whether it is still a priority")
+        return env._(
+            "Stage: %(stage)s. Aim: %(aim)s.",
+            stage=lead.stage_id.name or env._("none"),
+            aim=aim,
+        )
+
+    @api.model
+    def _value_text(self, lead, lang, dates):
+        """Its expected revenue and closing date, whichever it has."""
+        env = lead.env
+        revenue = lead.expected_revenue and format_amount(
+            env, lead.expected_revenue, lead.company_currency, lang_code=lang
+        )
+        closing = lead.date_deadline and dates[lang, lead.date_deadline]
+        if revenue and closing:
+            return env._(
+                "Expected revenue: %(revenue)s at %(probability)s%%, closing %(date)s.",
+                revenue=revenue,
+                probability=round(lead.probability),
+                date=closing,
+            )
+        if revenue:
+            return env._(
+                "Expected revenue: %(revenue)s at %(probability)s%%.",
+                revenue=revenue,
+                probability=round(lead.probability),
+            )
+        if closing:
+            return env._("Expected closing: %(date)s.", date=closing)
+        return None
+
+    @api.model
+    def _contact_text(self, lead):
+        """Whom to contact, and how."""
+        person = lead.partner_id if not lead.partner_id.is_company else None
+        name = lead.contact_name or (person and person.name)
+        reach = [value for value in (lead.phone, lead.email_from) if value]
+        if not (name or reach):
+            return None
+        return lead.env._(
+            "Contact: %(contact)s.", contact=", ".join(filter(None, [name, *reach]))
+        )
+
+    @api.model
+    def _last_work_messages(self, leads):
+        """``{lead id: the latest message somebody wrote on it}`` (a note, a
+        message, an email; not OdooBot's), in one query."""
+        if not leads:
+            return {}
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT ON (res_id) id FROM mail_message
+                    WHERE model = 'crm.lead' AND res_id IN %(ids)s
+                      AND message_type IN %(types)s
+                      AND author_id IS DISTINCT FROM %(odoobot)s
+                 ORDER BY res_id, date DESC, id DESC""",
+                ids=tuple(leads.ids),
+                types=WORK_MESSAGE_TYPES,
+                odoobot=self.env.ref("base.partner_root").id,
+            )
+        )
+        # A colleague's message counts, readable or not.
+        messages = (
+            self.env["mail.message"]
+            .sudo()
+            .browse(row[0] for row in self.env.cr.fetchall())
+        )
+        return {message.res_id: message for message in messages}
 
     @api.model
     def _draft_escalation(self, leads, followups, targets, params):
@@ -142,7 +262,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
             drafts[lead.id] = {
                 "days": days,
                 "summary": env._(
-                    "Escalation: %(name)s (follow-up overdue %(days)s days)",
+                    "Escalation: %(name)s (re-engagement overdue %(days)s days)",
                     name=lead.name,
                     days=overdue,
                 ),
@@ -180,19 +300,41 @@ class OpportunityFollowupMessage(models.AbstractModel):
 
     @api.model
     def _history_html(self, env, lang, done, dates, type_names):
-        """The completed activities of a note, or that there are none."""
-        if not done:
-            return Markup("<p>%s</p>") % env._(
-                "No activity has been completed on it yet."
-            )
-        return Markup("<p>%s</p><ul>%s</ul>") % (
-            env._("Completed so far:"),
-            Markup().join(
-                Markup("<li>%s</li>")
-                % self._history_item(env, lang, activity, dates, type_names)
-                for activity in done
-            ),
+        """The completed activities, as the escalation's note lists them."""
+        return Markup("<ul>%s</ul>") % Markup().join(
+            Markup("<li>%s</li>") % text
+            for text in self._history_texts(env, lang, done, dates, type_names)
         )
+
+    @api.model
+    def _history_texts(self, env, lang, done, dates, type_names):
+        """The last completed activity with its feedback, then the ones
+        before it in a line; or that nothing was completed yet."""
+        if not done:
+            return [env._("Nothing completed on it yet.")]
+        last, *earlier = done
+        texts = [
+            env._(
+                "Last completed: %(activity)s.",
+                activity=self._history_item(env, lang, last, dates, type_names),
+            )
+        ]
+        if last.feedback:
+            texts[0] += " " + env._(
+                "Feedback: “%(feedback)s”",
+                feedback=shorten(last.feedback.strip(), FEEDBACK_SIZE, placeholder="…"),
+            )
+        if earlier:
+            texts.append(
+                env._(
+                    "Before that: %(activities)s.",
+                    activities="; ".join(
+                        self._history_item(env, lang, activity, dates, type_names)
+                        for activity in earlier
+                    ),
+                )
+            )
+        return texts
 
     @api.model
     def _history_item(self, env, lang, activity, dates, type_names):
@@ -200,12 +342,12 @@ class OpportunityFollowupMessage(models.AbstractModel):
         date = dates[lang, activity.date_done]
         if activity.summary:
             return env._(
-                "%(date)s: %(type)s (%(summary)s)",
+                "%(type)s on %(date)s (%(summary)s)",
                 date=date,
                 type=kind,
                 summary=activity.summary,
             )
-        return env._("%(date)s: %(type)s", date=date, type=kind)
+        return env._("%(type)s on %(date)s", date=date, type=kind)
 
     @api.model
     def _completed_history(self, leads):
@@ -223,7 +365,14 @@ class OpportunityFollowupMessage(models.AbstractModel):
                     ("active", "=", False),
                     ("date_done", "!=", False),
                 ],
-                ["res_id", "activity_type_id", "summary", "date_done"],
+                [
+                    "res_id",
+                    "activity_type_id",
+                    "summary",
+                    "date_done",
+                    "feedback",
+                    "user_id",
+                ],
                 order="date_done desc, id desc",
             )
         )
@@ -243,90 +392,3 @@ class OpportunityFollowupMessage(models.AbstractModel):
             stage.id: "early" if index == 0 else "late" if index == last else "middle"
             for index, stage in enumerate(stages)
         }
-
-    @api.model
-    def _stage_template_texts(self, leads, langs):
-        """The wording of the stages that have their own template, rendered
-        per template and language in one call each.
-
-        The template is a ``mail.template`` on opportunities: Odoo checks who
-        may write which placeholders when it is saved, so rendering it here,
-        even as the cron's superuser, gives nobody more rights than Odoo's
-        template rules. A template of another model is never rendered on an
-        opportunity's id.
-
-        :return: ``{lead id: (html or None, warning or None)}``; None falls
-            back to the default wording.
-        """
-        groups = defaultdict(list)
-        texts = {}
-        for lead in leads:
-            template = lead.stage_id.followup_template_id
-            if not template:
-                continue
-            if template.sudo().model != "crm.lead":
-                # Never rendered on an opportunity's id (see crm.stage's check).
-                texts[lead.id] = (
-                    None,
-                    self.env._(
-                        "The wording template of stage %(stage)s is not a template "
-                        "on opportunities; the default wording was used.",
-                        stage=lead.stage_id.name,
-                    ),
-                )
-                continue
-            groups[template, langs[lead.id]].append(lead.id)
-        for (template, lang), lead_ids in groups.items():
-            try:
-                with self.env.cr.savepoint():
-                    rendered = template.with_context(
-                        followup_now=self.env.context.get("followup_now")
-                    )._render_field("body_html", lead_ids, set_lang=lang)
-            except Exception as exc:  # falls back to the default
-                env = self.with_context(lang=lang).env
-                warning = env._(
-                    "The wording template of stage %(stage)s failed (%(error)s); the "
-                    "default wording was used.",
-                    stage=leads.browse(lead_ids[0])
-                    .stage_id.with_context(lang=lang)
-                    .name,
-                    error=self.env["opportunity.followup.runner"]._error_text(exc),
-                )
-                texts.update(dict.fromkeys(lead_ids, (None, warning)))
-                continue
-            texts.update(
-                (lead_id, (Markup(html_sanitize(rendered[lead_id])), None))
-                for lead_id in lead_ids
-            )
-        return texts
-
-    @api.model
-    def _default_wording(self, lead, stage_tones):
-        """The default wording for the tone of the opportunity's stage."""
-        env = lead.env
-        contact = lead.contact_name or lead.partner_id.name or lead.partner_name
-        greeting = (
-            env._("Hello %(contact)s,", contact=contact) if contact else env._("Hello,")
-        )
-        tone = stage_tones.get(lead.stage_id.id, "early")
-        if tone == "late":
-            body = env._(
-                "we are close to a decision on %(name)s. Is anything still missing on "
-                "your side? I can make time this week to settle the last points.",
-                name=lead.name,
-            )
-        elif tone == "middle":
-            body = env._(
-                "I wanted to follow up on our proposal for %(name)s. Did it answer "
-                "your questions? I am happy to adjust it or walk you through it on "
-                "a call.",
-                name=lead.name,
-            )
-        else:
-            body = env._(
-                "it has been a while since we last talked about %(name)s. Is it "
-                "still a priority for you? A short call would help us see where "
-                "things stand.",
-                name=lead.name,
-            )
-        return f"{greeting} {body}"

@@ -93,7 +93,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
     """
 
     _name = "opportunity.followup.runner"
-    _description = "Opportunity Follow-up Runner"
+    _description = "Re-engagement Runner"
 
     _chunk_size = CHUNK_SIZE
 
@@ -216,7 +216,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
         if failed:
             raise UserError(
                 self.env._(
-                    "The follow-up failed for %(companies)s: see the follow-up logs.",
+                    "The daily re-engagement failed for %(companies)s: see the "
+                    "Re-engagement Logs.",
                     companies=", ".join(failed.company_id.mapped("name")),
                 )
             )
@@ -409,7 +410,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
         own_pipeline = params.user_id == self.env.uid
         if params.lead_ids is not None or own_pipeline:
             if not self.env.user.has_group("sales_team.group_sale_salesman"):
-                raise AccessError(self.env._("Only salespeople can run the follow-up."))
+                raise AccessError(
+                    self.env._("Only salespeople can schedule re-engagements.")
+                )
             if params.lead_ids is not None:
                 self.env["crm.lead"].browse(params.lead_ids).exists().check_access(
                     "write"
@@ -417,8 +420,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
         elif not self.env.user.has_group("sales_team.group_sale_manager"):
             raise AccessError(
                 self.env._(
-                    "Only sales managers can run the follow-up on the whole pipeline. "
-                    "Select opportunities in the list and use the action there instead."
+                    "Only sales managers can schedule re-engagements on the whole "
+                    "pipeline. Select opportunities in the list and use the action "
+                    "there instead."
                 )
             )
 
@@ -625,7 +629,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         """Step 2b: the skipped opportunities whose re-engagement is still open
         more than ``params.escalate_after_days`` working days (of its
         salesperson) past its deadline get one escalation activity for their
-        team leader, else the default follow-up user. They are stale (step 1
+        team leader, else the default re-engagement user. They are stale (step 1
         found them): nobody worked on them since.
 
         Updates ``lines`` (the skipped ones' log line values) in place: an
@@ -696,7 +700,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
             if target and leader == salesperson:
                 line["warning"] = self.env._(
                     "The team leader is the salesperson: escalated to the default "
-                    "follow-up user, %(user)s.",
+                    "re-engagement user, %(user)s.",
                     user=target.name,
                 )
             if target:
@@ -705,12 +709,12 @@ class OpportunityFollowupRunner(models.AbstractModel):
             line["warning"] = (
                 self.env._(
                     "Re-engagement overdue, not escalated: the team leader is the "
-                    "salesperson and there is no other default follow-up user."
+                    "salesperson and there is no other default re-engagement user."
                 )
                 if leader and leader == salesperson
                 else self.env._(
                     "Re-engagement overdue, not escalated: nobody to escalate to (no "
-                    "team leader, no default follow-up user)."
+                    "team leader, no default re-engagement user)."
                 )
             )
         if not targets:
@@ -798,6 +802,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         # assign it to, or deferred) have no activity.
         vals_list, line_vals, unassigned_lines = [], [], []
         outcome = "preview" if params.dry_run else "scheduled"
+        customer_templates = leads._followup_customer_templates()
         for lead in leads:
             draft = drafts[lead.id]
             line = {
@@ -808,7 +813,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 "stage_id": lead.stage_id.id,
                 "team_id": lead.team_id.id,
                 "activity_type_id": params.activity_type_id,
-                "wording_template_id": lead.stage_id.followup_template_id.id,
+                "wording_template_id": customer_templates[lead.id].id,
             }
             if not draft["assignee"]:
                 unassigned_lines.append(
@@ -818,7 +823,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                         "reason": self.env._(
                             "No one to assign it to: it has no active salesperson "
                             "or team leader, and the settings name no default "
-                            "follow-up user."
+                            "re-engagement user."
                         ),
                     }
                 )
@@ -851,7 +856,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                         today, params.deadline_days
                     )
                 deadline, away = deadlines[assignee.id, today]
-            warnings = [w for w in [draft["warning"], away] if w]
+            warnings = [away] if away else []
             if draft["assignee"].id in overloaded:
                 warnings.append(
                     self.env._(

@@ -83,10 +83,11 @@ class WorkflowLogLine(models.Model):
     )
     wording_template_id = fields.Many2one(
         "mail.template",
-        string="Stage Wording",
+        string="Customer Email",
         readonly=True,
         index="btree_not_null",
-        help="The stage's re-engagement wording used (empty: the default wording).",
+        help="The email to the customer offered with the re-engagement: its "
+        "stage's template, else the addon's.",
     )
 
     # Did it work? Set on scheduled re-engagements by the daily refresh (see

@@ -15,7 +15,7 @@ RESULT_COUNT_FIELDS = {
 
 
 class CrmFollowupEffectivenessReport(models.Model):
-    """Follow-up Effectiveness: what became of each re-engagement scheduled by
+    """Re-engagement Effectiveness: what became of each re-engagement scheduled by
     a run, one row per re-engagement (a ``workflow.log.line`` scheduled).
 
     The rates are averages of a 100 / 0 column, so that the pivot and the
@@ -25,7 +25,7 @@ class CrmFollowupEffectivenessReport(models.Model):
     """
 
     _name = "crm.followup.effectiveness.report"
-    _description = "Follow-up Effectiveness"
+    _description = "Re-engagement Effectiveness"
     _auto = False
     _rec_name = "lead_id"
     _order = "date desc, id desc"
@@ -35,13 +35,15 @@ class CrmFollowupEffectivenessReport(models.Model):
     lead_id = fields.Many2one("crm.lead", string="Opportunity", readonly=True)
     user_id = fields.Many2one("res.users", string="Salesperson", readonly=True)
     team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
-    stage_id = fields.Many2one("crm.stage", string="Stage at Follow-up", readonly=True)
+    stage_id = fields.Many2one(
+        "crm.stage", string="Stage at Re-engagement", readonly=True
+    )
     activity_type_id = fields.Many2one("mail.activity.type", readonly=True)
     wording_template_id = fields.Many2one(
-        "mail.template", string="Stage Wording", readonly=True
+        "mail.template", string="Customer Email", readonly=True
     )
     company_id = fields.Many2one("res.company", readonly=True)
-    date = fields.Datetime(string="Follow-up Date", readonly=True)
+    date = fields.Datetime(string="Re-engagement Date", readonly=True)
     revival_result = fields.Selection(REVIVAL_RESULTS, string="Result", readonly=True)
     revival_date = fields.Datetime(string="Revived On", readonly=True)
     revival_closed = fields.Boolean(string="Final", readonly=True)

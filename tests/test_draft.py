@@ -1,56 +1,135 @@
-from datetime import timedelta
+from datetime import date, timedelta
 
 from odoo import fields
+from odoo.tests import Form, users
 
 from .common import FollowupCase
 
 
 class TestDraft(FollowupCase):
+    """The note is a brief for the salesperson, in their language."""
+
     def _note(self, lead):
         self.Runner.run(lead_ids=lead.ids)
         return self._followups(lead).note
 
-    def test_completed_activities_are_mentioned(self):
-        lead = self._opportunity("History Deal", days=0)
-        for summary in ("First call", "Sent brochure", "Demo", "Pricing call"):
-            lead.activity_schedule(
-                "mail.mail_activity_data_call",
-                summary=summary,
-                user_id=self.salesperson.id,
-            ).action_done()
-        # Completed a month ago: the opportunity has been quiet since.
+    def _complete(self, lead, summary, feedback=False, activity_type=None):
+        """An activity of the salesperson's, marked done as they do it."""
+        activity = lead.activity_schedule(
+            activity_type_id=(activity_type or self.call_type).id,
+            summary=summary,
+            user_id=self.salesperson.id,
+        )
+        activity.with_user(self.salesperson).action_feedback(feedback=feedback)
+
+    def test_brief(self):
+        customer = self.env["res.partner"].create(
+            {"name": "Globex", "is_company": True}
+        )
+        lead = self._opportunity(
+            "Globex: 40 office licences",
+            days=0,
+            partner_id=customer.id,
+            contact_name="Ada Lovelace",
+            phone="+1 555 0100",
+            email_from="ada@globex.example",
+            expected_revenue=40000,
+            probability=30,
+            date_deadline=date(2027, 1, 29),
+            stage_id=self.stage_proposition.id,
+        )
+        for summary in ("First call", "Sent brochure", "Demo"):
+            self._complete(lead, summary)
+        self._complete(lead, "Pricing call", feedback="Waiting for the CFO's go")
         self._set_last_work(lead, fields.Datetime.now() - timedelta(days=30))
         note = self._note(lead)
-        self.assertIn("Completed so far:", note)
-        self.assertIn(self.call_type.name, note)
-        # The latest three only.
-        self.assertIn("Pricing call", note)
-        self.assertIn("Sent brochure", note)
+        day = fields.Date.today() - timedelta(days=30)
+        when = day.strftime("%m/%d/%Y")
+        # When and how: the pricing call, done 30 days ago.
+        self.assertIn(
+            f"“Globex: 40 office licences”: no work for 30 days. Last touch on "
+            f"{when}: Call done by Sam Seller.",
+            note,
+        )
+        # Its stage and what to aim for there (the last open stage).
+        self.assertIn(
+            "Stage: Proposition. Aim: settle the last points before the decision.",
+            note,
+        )
+        self.assertIn(
+            "Expected revenue: $&nbsp;40,000.00 at 30%, closing 01/29/2027.",
+            note,
+        )
+        # The last completed activity with its feedback, then two before it.
+        self.assertIn(
+            f"Last completed: Call on {when} (Pricing call). Feedback: “Waiting for "
+            "the CFO's go”",
+            note,
+        )
+        self.assertIn(
+            f"Before that: Call on {when} (Demo); Call on {when} (Sent brochure).",
+            note,
+        )
         self.assertNotIn("First call", note)
+        self.assertIn("Contact: Ada Lovelace, +1 555 0100, ada@globex.example.", note)
+        # The customer's text is no longer in the note: it is an email to send.
+        self.assertNotIn("Hello", note)
 
-    def test_no_history(self):
-        note = self._note(self._opportunity("Fresh Deal", days=20))
-        self.assertIn("No activity has been completed on it yet.", note)
+    def test_no_filler(self):
+        """An opportunity with nothing but a name: no empty lines."""
+        lead = self._opportunity("Bare Deal", days=20)
+        note = self._note(lead)
+        self.assertIn("Last update on", note)
+        self.assertIn("Nothing completed on it yet.", note)
+        self.assertNotIn("Expected", note)
+        self.assertNotIn("Contact:", note)
+        self.assertNotIn("Before that", note)
+        # The company alone is nobody to greet or call.
+        lead.partner_id = self.env["res.partner"].create(
+            {"name": "Initech", "is_company": True}
+        )
+        self._followups(lead).unlink()
+        self._set_write_date(lead, fields.Datetime.now() - timedelta(days=20))
+        self.assertNotIn("Contact:", self._note(lead))
 
-    def test_wording_follows_the_stage(self):
+    def test_last_touch_is_the_customer_s_email(self):
+        lead = self._opportunity("Mailed Deal", days=0, email_from="bo@x.example")
+        lead.message_post(
+            body="Any news?",
+            message_type="email",
+            author_id=self.env["res.partner"].create({"name": "Bo Customer"}).id,
+            subtype_xmlid="mail.mt_comment",
+        )
+        self._set_last_work(lead, fields.Datetime.now() - timedelta(days=20))
+        self.assertIn("an email from Bo Customer.", self._note(lead))
+
+    def test_last_touch_is_a_note(self):
+        lead = self._opportunity("Noted Deal", days=0)
+        lead.with_user(self.salesperson).message_post(
+            body="Budget frozen until Q2",
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
+        )
+        self._set_last_work(lead, fields.Datetime.now() - timedelta(days=20))
+        self.assertIn("a note by Sam Seller.", self._note(lead))
+
+    def test_aim_follows_the_stage(self):
         early = self._note(
             self._opportunity("Early", days=20, stage_id=self.stage_new.id)
         )
         middle = self._note(
             self._opportunity("Middle", days=20, stage_id=self.stage_qualified.id)
         )
-        late = self._note(
-            self._opportunity("Late", days=20, stage_id=self.stage_proposition.id)
-        )
-        self.assertIn("still a priority", early)
-        self.assertIn("follow up on our proposal", middle)
-        self.assertIn("close to a decision", late)
+        self.assertIn("Aim: find out whether it is still a priority.", early)
+        self.assertIn("Aim: find what holds it up and agree on the next step.", middle)
 
-    def test_greets_the_contact(self):
-        note = self._note(
-            self._opportunity("Contact Deal", days=20, contact_name="Ada")
-        )
-        self.assertIn("Hello Ada,", note)
+    def test_brief_in_the_salesperson_s_language(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.salesperson.lang = "fr_FR"
+        note = self._note(self._opportunity("Affaire", days=20))
+        # Dates in the French manner, whatever the translations loaded.
+        day = fields.Date.today() - timedelta(days=20)
+        self.assertIn(day.strftime("%d/%m/%Y"), note)
 
     def test_name_is_escaped(self):
         lead = self._opportunity("<script>alert(1)</script> Deal", days=20)
@@ -61,3 +140,114 @@ class TestDraft(FollowupCase):
             self._followups(lead).summary,
             "Re-engage: <script>alert(1)</script> Deal (stale 20 days)",
         )
+
+
+class TestCustomerEmail(FollowupCase):
+    """The message to the customer: an email template on opportunities,
+    offered on the re-engagement, sent by the salesperson."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("fr_FR")
+        cls.salesperson.signature = "<p>Sam Seller, Account Executive</p>"
+        cls.salesperson.email = "sam@company.example"
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Ada Lovelace", "email": "ada@globex.example", "lang": "fr_FR"}
+        )
+        cls.lead = cls._opportunity(
+            "Globex: 40 office licences (internal)",
+            partner_id=cls.customer.id,
+            stage_id=cls.stage_qualified.id,
+        )
+        cls.template = cls.env.ref(
+            "crm_opportunity_followup.mail_template_reengagement"
+        )
+
+    def _reengagement(self):
+        self._run_cron()
+        return self._followups(self.lead)
+
+    @users("fu_sales")
+    def test_offered_on_the_reengagement(self):
+        activity = self._reengagement().with_user(self.env.user)
+        self.assertEqual(activity.mail_template_ids, self.template)
+        # Other activities keep their type's templates only.
+        other = self.lead.activity_schedule(
+            "mail.mail_activity_data_todo", user_id=self.env.uid
+        )
+        self.assertFalse(other.mail_template_ids)
+
+    def test_stage_s_own_email(self):
+        own = self.env["mail.template"].create(
+            {
+                "name": "Qualified: check in",
+                "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                "subject": "Your evaluation",
+                "body_html": "<p>How is the evaluation going?</p>",
+            }
+        )
+        self.stage_qualified.with_user(self.manager).followup_template_id = own
+        activity = self._reengagement()
+        self.assertEqual(activity.mail_template_ids, own)
+        line = self.env["workflow.log.line"].search([("lead_id", "=", self.lead.id)])
+        self.assertEqual(line.wording_template_id, own)
+
+    def test_salesperson_sends_it(self):
+        """Send Now, as the salesperson: to the contact, in the customer's
+        language, in the customer's words, signed; the stale clock restarts."""
+        self.lead.message_post(
+            body="<p>Which plan fits 40 seats?</p>",
+            subject="RE: Licences for the Paris office",
+            message_type="email",
+            author_id=self.customer.id,
+            subtype_xmlid="mail.mt_comment",
+        )
+        self.template.with_context(
+            lang="fr_FR"
+        ).body_html = self.template.body_html.replace("Hello", "Bonjour")
+        self._set_last_work(self.lead, fields.Datetime.now() - timedelta(days=20))
+        activity = self._reengagement()
+        lead = self.lead.with_user(self.salesperson)
+        template = activity.with_user(self.salesperson).mail_template_ids
+        self.assertTrue(lead.activity_send_mail(template.id))
+        message = lead.message_ids[0]
+        self.assertEqual(message.author_id, self.salesperson.partner_id)
+        self.assertEqual(message.partner_ids, self.customer)
+        self.assertEqual(message.subject, "Re: Licences for the Paris office")
+        self.assertIn("Bonjour Ada Lovelace,", message.body)
+        self.assertIn("about “Licences for the Paris office”", message.body)
+        self.assertNotIn("internal", message.body)
+        self.assertIn("Sam Seller, Account Executive", message.body)
+        lead.invalidate_recordset()
+        self.assertEqual(lead.followup_days_stale, 0)
+
+    def test_greets_nobody_in_particular_without_a_person(self):
+        company = self.env["res.partner"].create(
+            {"name": "Initech", "is_company": True, "email": "info@initech.example"}
+        )
+        lead = self._opportunity("Initech", partner_id=company.id)
+        body = self.template._render_field("body_html", lead.ids)[lead.id]
+        self.assertIn("Hello,", body)
+        self.assertNotIn("Initech", body)
+        subject = self.template._render_field("subject", lead.ids)[lead.id]
+        self.assertEqual(subject, "Checking in")
+
+    def test_composer_preview(self):
+        """Preview: Odoo's composer, filled from the template."""
+        activity = self._reengagement()
+        form = Form(
+            self.env["mail.compose.message"]
+            .with_user(self.salesperson)
+            .with_context(
+                default_res_ids=self.lead.ids,
+                default_model="crm.lead",
+                default_template_id=activity.mail_template_ids.id,
+                default_subtype_xmlid="mail.mt_comment",
+            )
+        )
+        self.assertIn("Ada Lovelace", str(form.body))
+        form.save().action_send_mail()
+        message = self.lead.message_ids[0]
+        self.assertEqual(message.author_id, self.salesperson.partner_id)
+        self.assertEqual(message.partner_ids, self.customer)

@@ -5,11 +5,13 @@ administrator saving settings, OdooBot running the daily job."""
 from datetime import datetime, timedelta
 
 from freezegun import freeze_time
+from lxml import etree
 
 from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, new_test_user, users
 from odoo.tools import SQL, mute_logger
+from odoo.tools.safe_eval import safe_eval
 
 from .common import FollowupCase
 
@@ -189,13 +191,19 @@ class TestMerge(FollowupCase):
 
 
 class TestStageWording(FollowupCase):
-    """3. A stage's wording is a mail.template: Odoo's template rules apply."""
+    """3. A stage's wording is its email to the customer, a mail.template:
+    Odoo's template rules apply, and Odoo renders it when the salesperson
+    sends it, with the salesperson's rights."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.lead = cls._opportunity(
-            "Templated", days=20, stage_id=cls.stage_qualified.id, contact_name="Bo"
+            "Templated",
+            days=20,
+            stage_id=cls.stage_qualified.id,
+            contact_name="Bo",
+            email_from="bo@example.com",
         )
 
     def _template(self, user, body):
@@ -206,10 +214,19 @@ class TestStageWording(FollowupCase):
                 {
                     "name": "Qualified wording",
                     "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                    "subject": "Checking in",
+                    "use_default_to": True,
                     "body_html": body,
                 }
             )
         )
+
+    def _send_as_salesperson(self):
+        """The re-engagement's email, sent with Send Now by the salesperson."""
+        activity = self._followups(self.lead).with_user(self.salesperson)
+        lead = self.lead.with_user(self.salesperson)
+        lead.activity_send_mail(activity.mail_template_ids[:1].id)
+        return lead.message_ids[0]
 
     def test_only_a_template_on_opportunities(self):
         """A template of another model would be rendered on an opportunity's
@@ -226,7 +243,7 @@ class TestStageWording(FollowupCase):
                 self.manager
             ).followup_template_id = users_template
         # Set before the check existed (or its model changed since): never
-        # rendered, the default wording instead, and the line says why.
+        # offered, the addon's email instead.
         self.env.cr.execute(
             SQL(
                 "UPDATE crm_stage SET followup_template_id = %s WHERE id = %s",
@@ -235,11 +252,10 @@ class TestStageWording(FollowupCase):
             )
         )
         self.stage_qualified.invalidate_recordset()
-        log = self._run_cron()
-        note = self._followups(self.lead).note
-        self.assertNotIn("Secret of", note)
-        self.assertIn("I wanted to follow up", note)
-        self.assertIn("not a template on opportunities", log.line_ids.warning)
+        self._run_cron()
+        message = self._send_as_salesperson()
+        self.assertNotIn("Secret of", message.body)
+        self.assertIn("and I wanted to check in", message.body)
 
     def test_manager_cannot_write_code(self):
         with self.assertRaises(AccessError):
@@ -248,9 +264,9 @@ class TestStageWording(FollowupCase):
                 "<p t-out=\"object.env['res.users'].sudo().search([])\"/>",
             )
 
-    def test_documented_placeholders_render_alike_for_every_trigger(self):
-        """Written by a sales manager; run by the salesperson (list action),
-        the manager (settings preview) and OdooBot (the daily job)."""
+    def test_documented_placeholders_render_for_the_salesperson(self):
+        """Written by a sales manager, booked by OdooBot (the daily job), sent
+        by the salesperson."""
         template = self._template(
             self.manager,
             '<p>Dear <t t-out="object.contact_name"/>, '
@@ -259,76 +275,64 @@ class TestStageWording(FollowupCase):
             '<t t-out="object.user_id.name"/></p>',
         )
         self.stage_qualified.with_user(self.manager).followup_template_id = template
-        expected = "Dear Bo, 20 days already on Templated (Qualified). Sam Seller"
-        preview = self.Runner.with_user(self.manager).run(dry_run=True)
-        line = self.env["workflow.log"].browse(preview["log_id"]).line_ids
-        self.assertIn(expected, line.note)
-        action = self.lead.with_user(self.salesperson).action_followup_schedule()
-        salesperson_line = (
-            self.env["crm.lead.followup.schedule"].browse(action["res_id"]).line_ids
-        )
-        self.assertIn(expected, salesperson_line.note)
         self._run_cron()
-        self.assertIn(expected, self._followups(self.lead).note)
-
-    def test_placeholder_days_are_the_run_s(self):
-        """A run started before midnight and drafting after it: the stage's
-        wording counts days as the summary does, from the run's moment."""
-        template = self._template(
-            self.manager,
-            '<p>Quiet for <t t-out="object.followup_days_stale"/> days</p>',
+        self.assertEqual(self._followups(self.lead).mail_template_ids, template)
+        message = self._send_as_salesperson()
+        self.assertIn(
+            "Dear Bo, 20 days already on Templated (Qualified). Sam Seller",
+            message.body,
         )
-        self.stage_qualified.with_user(self.manager).followup_template_id = template
-        self.env.company.resource_calendar_id.tz = "UTC"
-        Runner = type(self.Runner)
-        draft = Runner._draft_message
-        with freeze_time("2026-11-24 23:59:59") as frozen:
-            self._set_write_date(self.lead, fields.Datetime.now() - timedelta(20))
+        self.assertEqual(message.author_id, self.salesperson.partner_id)
 
-            def after_midnight(runner, leads, params):
-                frozen.tick(timedelta(seconds=5))  # now 25 Nov
-                return draft(runner, leads, params)
-
-            self.patch(Runner, "_draft_message", after_midnight)
-            self.Runner.with_user(self.manager).run()
-        activity = self._followups(self.lead)
-        self.assertIn("(stale 20 days)", activity.summary)
-        self.assertIn("Quiet for 20 days", activity.note)
-
-    def test_administrator_template_renders_for_a_salesperson(self):
-        """Any expression an administrator wrote renders, whoever runs it."""
+    def test_administrator_template_sent_by_a_salesperson(self):
+        """Any expression an administrator wrote renders, whoever sends it."""
         template = self._template(
             self._admin(), "<p>Call <t t-out=\"object.email_from or 'them'\"/></p>"
         )
         self.stage_qualified.followup_template_id = template
-        self.lead.email_from = "bo@example.com"
-        self._set_write_date(self.lead, fields.Datetime.now() - timedelta(days=20))
         result = self.lead.with_user(self.salesperson).action_followup_run()
         self.assertEqual(result["params"]["type"], "success")
-        self.assertIn("Call bo@example.com", self._followups(self.lead).note)
+        self.assertIn("Call bo@example.com", self._send_as_salesperson().body)
 
-    def test_broken_template_falls_back(self):
+    def test_broken_template_never_stops_a_run(self):
         """Odoo checks a template on one opportunity when it is saved; it may
-        still fail on another one."""
+        still fail on another one, when the salesperson sends it. The run
+        does not render it."""
         self.stage_qualified.followup_template_id = self._template(
             self._admin(), "<p t-out=\"{'Templated': 'ok'}[object.name]\"/>"
         )
         other = self._opportunity("Other", days=20, stage_id=self.stage_qualified.id)
-        with mute_logger("odoo.addons.mail.models.mail_render_mixin"):
-            result = self.Runner.run(lead_ids=other.ids)
-        self.assertIn("follow up on our proposal", self._followups(other).note)
+        result = self.Runner.run(lead_ids=other.ids)
         line = self.env["workflow.log"].browse(result["log_id"]).line_ids
         self.assertEqual(line.outcome, "scheduled")
-        self.assertIn("wording template", line.warning)
+        self.assertFalse(line.warning)
 
-    def test_wording_in_the_salesperson_language(self):
+    def test_in_the_customer_s_language(self):
+        """Created from the stage form: to the customer, in their language."""
         self.env["res.lang"]._activate_lang("fr_FR")
-        template = self._template(self._admin(), "<p>Hello</p>")
+        self.lead.partner_id = self.env["res.partner"].create(
+            {"name": "Bo", "email": "bo@example.com", "lang": "fr_FR"}
+        )
+        # The stage form's Create and Edit, with the field's context.
+        arch = self.env["crm.stage"].get_view(view_type="form")["arch"]
+        field = etree.fromstring(arch).xpath("//field[@name='followup_template_id']")
+        context = safe_eval(field[0].get("context"), {"name": "Qualified"})
+        admin = self._admin()
+        with Form(
+            self.env["mail.template"].with_user(admin).with_context(**context)
+        ) as template_form:
+            template_form.subject = "Checking in"
+        self.stage_qualified.with_user(
+            admin
+        ).followup_template_id = template_form.record
+        template = self.stage_qualified.followup_template_id
+        self.assertEqual(template.lang, "{{ object.lang_id.code }}")
+        template.body_html = "<p>Hello</p>"
         template.with_context(lang="fr_FR").body_html = "<p>Bonjour</p>"
-        self.stage_qualified.followup_template_id = template
-        self.salesperson.lang = "fr_FR"
-        self.Runner.run()
-        self.assertIn("Bonjour", self._followups(self.lead).note)
+        self.salesperson.lang = "en_US"
+        self._set_write_date(self.lead, fields.Datetime.now() - timedelta(days=20))
+        self._run_cron()
+        self.assertIn("Bonjour", self._send_as_salesperson().body)
 
     def test_upgrade_converts_the_inline_wording(self):
         """19.0.1.0.0's inline wording becomes the stage's template."""
@@ -345,9 +349,12 @@ class TestStageWording(FollowupCase):
         self.env["crm.stage"]._followup_migrate_inline_wording()
         template = self.stage_qualified.followup_template_id
         self.assertEqual(template.model, "crm.lead")
-        self.Runner.run()
+        # An email to the customer, as 19.0.1.3.0 made of them.
+        self.assertTrue(template.use_default_to)
+        self.assertEqual(template.lang, "{{ object.lang_id.code }}")
+        self._run_cron()
         self.assertIn(
-            "Dear Bo, 20 days on Templated &lt;b&gt;", self._followups(self.lead).note
+            "Dear Bo, 20 days on Templated &lt;b&gt;", self._send_as_salesperson().body
         )
         self.assertIn("Bonjour", template.with_context(lang="fr_FR").body_html)
         self.env.cr.execute(
@@ -355,6 +362,30 @@ class TestStageWording(FollowupCase):
             "WHERE table_name = 'crm_stage' AND column_name = 'followup_template'"
         )
         self.assertFalse(self.env.cr.fetchone())
+
+    def test_upgrade_makes_wordings_emails(self):
+        """19.0.1.3.0: a stage's wording without recipients, language or
+        subject (it was pasted into the note) becomes an email to send."""
+        wording = self.env["mail.template"].create(
+            {
+                "name": "Old wording",
+                "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                "body_html": "<p>Hi</p>",
+            }
+        )
+        addressed = self._template(self._admin(), "<p>Hi</p>")
+        addressed.write(
+            {"use_default_to": False, "partner_to": "{{ object.partner_id.id }}"}
+        )
+        self.stage_qualified.followup_template_id = wording
+        self.stage_proposition.followup_template_id = addressed
+        self.env["crm.stage"]._followup_migrate_wording_to_emails()
+        self.assertTrue(wording.use_default_to)
+        self.assertEqual(wording.lang, "{{ object.lang_id.code }}")
+        self.assertTrue(wording.subject)
+        # What an administrator set is kept.
+        self.assertFalse(addressed.use_default_to)
+        self.assertEqual(addressed.subject, "Checking in")
 
     def test_upgrade_leaves_code_out(self):
         with mute_logger("odoo.addons.crm_opportunity_followup.models.crm_stage"):
@@ -594,7 +625,7 @@ class TestSmallerDefects(FollowupCase):
                 "Salesperson: Sam Seller",
                 "Sales team: —",
                 "Opportunities: —",
-                "Default follow-up user: —",
+                "Default re-engagement user: —",
             ],
         )
 

@@ -339,7 +339,7 @@ class TestRunner(FollowupCase):
             self.Runner._cron_run_followup()
         activity = self._followups(self.stale)
         self.assertEqual(activity.summary, "Re-engage: Stale Deal (stale 15 days)")
-        self.assertIn("last update on 11/10/2026", activity.note)
+        self.assertIn("Last update on 11/10/2026", activity.note)
         self.assertEqual(activity.date_deadline, fields.Date.to_date("2026-11-27"))
 
     def test_settings_are_used(self):

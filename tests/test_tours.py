@@ -49,3 +49,21 @@ class TestTours(HttpCase, FollowupCase):
         self.assertFalse(self._followups(stale_b))
         log = self.env["workflow.log"].search([], limit=1)
         self.assertEqual((log.trigger, log.user_id), ("menu", self.manager))
+
+    def test_salesperson_sends_the_customer_email(self):
+        """The salesperson opens a stale deal and sends the email offered on
+        its re-engagement."""
+        customer = self.env["res.partner"].create(
+            {"name": "Ada Lovelace", "email": "ada@globex.example"}
+        )
+        deal = self._opportunity("Tour Send Deal", days=20, partner_id=customer.id)
+        self._run_cron()
+        self.start_tour(
+            f"/odoo/crm.lead/{deal.id}",
+            "crm_opportunity_followup_send_tour",
+            login="fu_sales",
+        )
+        message = deal.message_ids.filtered(lambda m: m.message_type == "comment")[:1]
+        self.assertEqual(message.author_id, self.salesperson.partner_id)
+        self.assertEqual(message.partner_ids, customer)
+        self.assertIn("Hello Ada Lovelace,", message.body)

@@ -7,7 +7,7 @@ registry.category("web_tour.tours").add("crm_opportunity_followup_settings_tour"
             trigger: "#followup_activity span:contains('Due in') ~ div input",
         },
         {
-            content: "Run the follow-up from the CRM settings",
+            content: "Run the re-engagement from the CRM settings",
             trigger: "button[name='action_run_followup']",
             run: "click",
         },
@@ -47,8 +47,8 @@ registry.category("web_tour.tours").add("crm_opportunity_followup_list_tour", {
             run: "click",
         },
         {
-            content: "Run the follow-up on the selection",
-            trigger: ".o-dropdown--menu span:contains('Run stale follow-up')",
+            content: "Run the re-engagement on the selection",
+            trigger: ".o-dropdown--menu span:contains('Run Re-engagement')",
             run: "click",
         },
         {
@@ -96,6 +96,26 @@ registry.category("web_tour.tours").add("crm_opportunity_followup_manager_tour",
             content: "The dialog closes and the list reloads: the booked one is gone",
             trigger:
                 "body:not(:has(.modal)) .o_list_renderer:not(:has(tr:contains('Tour Stale A'))):has(tr:contains('Tour Stale B'))",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("crm_opportunity_followup_send_tour", {
+    steps: () => [
+        {
+            content: "The re-engagement carries its brief",
+            trigger: ".o-mail-Activity:contains('Re-engage: Tour Send Deal') .o-mail-Activity-info",
+            run: "click",
+        },
+        {
+            content: "Send the customer email it offers, as it is",
+            trigger:
+                ".o-mail-Activity:contains('Re-engage: Tour Send Deal') .o-mail-ActivityMailTemplate-send",
+            run: "click",
+        },
+        {
+            content: "The email shows in the chatter, greeting the contact",
+            trigger: ".o-mail-Message:contains('Hello Ada Lovelace')",
         },
     ],
 });
