@@ -151,7 +151,7 @@ def demo_records():
         [log_id] = cr.fetchone() or sys.exit("Run `make demo` first.")
         cr.execute(
             "SELECT res_id FROM ir_model_data WHERE module = %s AND name = %s",
-            [pgcluster.MODULE, "demo_lead_globex_stale_21d"],
+            [pgcluster.MODULE, "demo_lead_studio_desks_stale_21d"],
         )
         [lead_id] = cr.fetchone()
     return log_id, lead_id
