@@ -105,7 +105,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
                     author=author,
                     **args,
                 )
-            if message.subtype_id == self.env.ref("mail.mt_note"):
+            if message.subtype_id.internal:  # a note, as Log note writes it
                 return env._(
                     "“%(name)s”: no work for %(days)s days. Last touch on %(date)s: "
                     "a note by %(author)s.",
