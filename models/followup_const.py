@@ -12,6 +12,7 @@ LOG_ACTION = "crm_opportunity_followup.workflow_log_action"
 DEFAULT_ACTIVITY_TYPE = "mail.mail_activity_data_call"
 # Salespeople who see every opportunity, not only their own.
 ALL_LEADS_GROUP = "sales_team.group_sale_salesman_all_leads"
+SALES_MANAGER_GROUP = "sales_team.group_sale_manager"
 ESCALATION_ACTIVITY_TYPE = "mail.mail_activity_data_todo"
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 
