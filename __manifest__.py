@@ -22,6 +22,7 @@
         "views/crm_lead_views.xml",
         "views/crm_lead_followup_pause_views.xml",
         "views/crm_lead_followup_schedule_views.xml",
+        "views/crm_team_followup_settings_views.xml",
         "views/crm_stage_views.xml",
         "views/crm_team_views.xml",
         "views/digest_digest_views.xml",

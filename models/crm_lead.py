@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 import pytz
 
 from odoo import SUPERUSER_ID, api, fields, models
+from odoo.exceptions import UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
 
@@ -12,6 +13,7 @@ from .followup_const import (
     ALL_LEADS_GROUP,
     CLOCK_WORK,
     CUSTOMER_TEMPLATE,
+    SALES_MANAGER_GROUP,
     WORK_MESSAGE_TYPES,
 )
 
@@ -232,6 +234,29 @@ class CrmLead(models.Model):
         """*Schedule Re-engagement* on the ticked opportunities: the wizard
         to review, untick or reassign before booking."""
         return self.env["crm.lead.followup.schedule"]._open_for(self)
+
+    def action_followup_team_settings(self):
+        """*Team Settings* on the Stale Opportunities list, with or without
+        opportunities ticked: the re-engagement settings of the team in the
+        context if the user may change them, else of the first team they
+        lead; a sales manager who leads none chooses one."""
+        Team = self.env["crm.team"]
+        tunable = Domain("use_opportunities", "=", True) & Domain(
+            "followup_can_tune", "=", True
+        )
+        team = Team.browse()
+        if team_id := self.env.context.get("default_team_id"):
+            team = Team.search(tunable & Domain("id", "=", team_id))
+        if not team:
+            team = Team.search(tunable & Domain("user_id", "=", self.env.uid), limit=1)
+        if not team and not self.env.user.has_group(SALES_MANAGER_GROUP):
+            raise UserError(
+                self.env._(
+                    "You lead no sales team: only the team's leader or a sales "
+                    "manager can change its re-engagement settings."
+                )
+            )
+        return self.env["crm.team.followup.settings"]._open_for(team)
 
     # ------------------------------------------------------------
     # The stale clock

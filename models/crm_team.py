@@ -1,11 +1,14 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+from odoo.fields import Domain
 
-from .followup_const import STALE_DAYS_MAX
+from .followup_const import SALES_MANAGER_GROUP, STALE_DAYS_MAX
 
 
 class CrmTeam(models.Model):
     """A team's own re-engagement settings, over its company's: sales
-    managers tune them for their team without the Settings rights."""
+    managers tune them for any team, its leader for their own, without the
+    Settings rights."""
 
     _inherit = "crm.team"
 
@@ -28,9 +31,66 @@ class CrmTeam(models.Model):
         help="The activity booked for this team's opportunities. Empty: the "
         "company's setting.",
     )
+    # Team leaders may not write crm.team (sales_team grants it to sales
+    # managers): they change these settings through a wizard instead.
+    followup_can_tune = fields.Boolean(
+        string="May Change Re-engagement Settings",
+        compute="_compute_followup_can_tune",
+        search="_search_followup_can_tune",
+        help="The current user leads this team, or is a sales manager.",
+    )
 
     _followup_stale_days_range = models.Constraint(
         f"CHECK(followup_stale_days IS NULL OR "
         f"followup_stale_days BETWEEN 0 AND {STALE_DAYS_MAX})",
         "A team's stale days must be between 1 and 3650 (empty: the company's).",
     )
+
+    @api.depends("user_id")
+    @api.depends_context("uid")
+    def _compute_followup_can_tune(self):
+        tunable = self.filtered_domain(self._search_followup_can_tune("in", [True]))
+        tunable.followup_can_tune = True
+        (self - tunable).followup_can_tune = False
+
+    def _search_followup_can_tune(self, operator, value):
+        if operator != "in":
+            return NotImplemented
+        if self.env.user.has_group(SALES_MANAGER_GROUP):
+            # Any team they may read: crm.team's company rule keeps it to
+            # their companies.
+            domain = Domain.TRUE
+        else:
+            domain = Domain("user_id", "=", self.env.uid)
+        return domain if True in value else ~domain
+
+    # ------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------
+
+    def action_followup_settings(self):
+        """*Re-engagement Settings* on the team form: the wizard in which its
+        leader, or a sales manager, changes them."""
+        self.ensure_one()
+        self._followup_check_can_tune()
+        return self.env["crm.team.followup.settings"]._open_for(self)
+
+    # ------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------
+
+    def _followup_check_can_tune(self):
+        """Raise unless the current user may change the re-engagement
+        settings of every team of ``self``: they lead it, or they are a
+        sales manager (whose write then goes through their own rights)."""
+        if self.env.su or self.env.user.has_group(SALES_MANAGER_GROUP):
+            return
+        refused = self.filtered(lambda team: team.user_id != self.env.user)
+        if refused:
+            raise AccessError(
+                self.env._(
+                    "Only the team's leader or a sales manager can change the "
+                    "re-engagement settings of %(teams)s.",
+                    teams=", ".join(refused.mapped("display_name")),
+                )
+            )

@@ -12,6 +12,7 @@ LOG_ACTION = "crm_opportunity_followup.workflow_log_action"
 DEFAULT_ACTIVITY_TYPE = "mail.mail_activity_data_call"
 # Salespeople who see every opportunity, not only their own.
 ALL_LEADS_GROUP = "sales_team.group_sale_salesman_all_leads"
+SALES_MANAGER_GROUP = "sales_team.group_sale_manager"
 # The email to the customer offered with a re-engagement, unless its stage
 # has its own.
 CUSTOMER_TEMPLATE = "crm_opportunity_followup.mail_template_reengagement"

@@ -1,2 +1,3 @@
 from . import crm_lead_followup_pause
 from . import crm_lead_followup_schedule
+from . import crm_team_followup_settings
