@@ -48,10 +48,10 @@ class CrmLead(models.Model):
     )
     # The customer's own words for the deal, for the re-engagement email.
     followup_customer_subject = fields.Char(
-        string="Customer's Subject",
+        string="Customer's Latest Subject",
         compute="_compute_followup_customer_subject",
         help="The subject of the latest email the customer sent about this "
-        "opportunity, without its Re: or Fwd:.",
+        "opportunity, without reply or forward prefixes (Re:, Fwd:, AW:...).",
     )
     followup_count = fields.Integer(
         string="Re-engagements", compute="_compute_followup_count"

@@ -119,12 +119,19 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 **args,
             )
         if done and done[0].date_done == day:
+            kind = done[0].activity_type_id.with_context(lang=lang).name
+            if done[0].user_id:
+                return env._(
+                    "“%(name)s”: no work for %(days)s days. Last touch on %(date)s: "
+                    "%(type)s done by %(user)s.",
+                    type=kind or env._("Activity"),
+                    user=done[0].user_id.name,
+                    **args,
+                )
             return env._(
                 "“%(name)s”: no work for %(days)s days. Last touch on %(date)s: "
-                "%(type)s done by %(user)s.",
-                type=done[0].activity_type_id.with_context(lang=lang).name
-                or env._("an activity"),
-                user=done[0].user_id.name or env._("somebody"),
+                "%(type)s done.",
+                type=kind or env._("Activity"),
                 **args,
             )
         return env._(

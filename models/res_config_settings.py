@@ -102,9 +102,10 @@ class ResConfigSettings(models.TransientModel):
     followup_escalate_after_days = fields.Integer(
         string="Escalate After (Working Days)",
         default=INT_SETTINGS["followup_escalate_after_days"][1],
-        help="A re-engagement still open this many working days of its salesperson "
-        "past its deadline, on an opportunity still stale, gets one escalation "
-        "activity for the team leader (else the default re-engagement user). 0: never.",
+        help="A re-engagement still open this many of its salesperson's working "
+        "days past its deadline, on an opportunity still stale, gets one "
+        "escalation activity for the team leader (else the default re-engagement "
+        "user). 0: never.",
     )
     followup_revival_window_days = fields.Integer(
         string="Result Window (Days)",
