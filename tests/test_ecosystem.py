@@ -178,8 +178,15 @@ class TestLanguages(FollowupCase):
         self.assertEqual(
             activity.summary, "Relancer : Affaire (inactive depuis 20 jours)"
         )
-        self.assertIn("n'a pas été mise à jour depuis 20 jours", activity.note)
-        self.assertIn(when.strftime("%d/%m/%Y"), activity.note)
+        # The brief, in French, with French dates.
+        self.assertIn(
+            "« Affaire » : aucune intervention depuis 20 jours. Dernière mise à jour "
+            f"le {when.strftime('%d/%m/%Y')}.",
+            activity.note,
+        )
+        self.assertIn(
+            "Objectif : savoir si c'est toujours une priorité.", activity.note
+        )
 
 
 class TestDigestKpi(FollowupCase):
