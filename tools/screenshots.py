@@ -1,12 +1,12 @@
 """Capture the screenshots of static/description/ from a running instance.
 
 Run by ``make screenshots`` while ``make serve`` (or ``make demo SERVE=1``)
-serves the demo database on http://127.0.0.1:8069. Drives Debian's headless Chromium through
-its DevTools protocol (websocket-client), logs in as the user each picture is
-for (the salesperson demo/demo, the sales manager admin/admin), opens the page,
-clicks what the picture is about (a filter, a button; never one that writes)
-and saves a PNG. The run log and the opportunity shown are read from the demo
-database.
+serves the demo database on http://127.0.0.1:8069. Drives Debian's headless
+Chromium through its DevTools protocol (websocket-client), logs in as the user
+each picture is for (the salesperson demo/demo, the sales manager admin/admin),
+opens the page, clicks what the picture is about (a filter, a button; never
+one that writes) and saves a PNG. The run log and the opportunity shown are
+read from the demo database.
 
 Usage: python3 tools/screenshots.py [--url URL]
        [--only screenshot_effectiveness.png,...]
