@@ -38,5 +38,5 @@ cron-test:  ## the daily job on a --workers 2 server, --limit-time-real-cron 20,
 bench:  ## this addon against Odoo's automation rule and a per-record loop
 	$(PYTHON) tools/bench.py --sizes $(N)
 
-screenshots:  ## capture static/description/*.png from the served demo (make demo SERVE=1)
-	$(PYTHON) tools/screenshots.py
+screenshots:  ## capture static/description/*.png from the served demo (make serve, same HTTP_PORT)
+	$(PYTHON) tools/screenshots.py --url http://127.0.0.1:$(HTTP_PORT)

@@ -3,8 +3,12 @@
 Starts a private PostgreSQL cluster in ``.local/pg`` (kept between runs),
 creates the database ``followup_demo`` with crm, this addon and its demo data
 if it does not exist yet (the demo data hold the stale opportunities and a
-first run), runs the follow-up once and prints its JSON result. ``--serve``
-then serves the database on http://127.0.0.1:8069 (admin/admin) until Ctrl-C.
+first run on the salesperson's), runs the re-engagement once on the demo
+salesperson's opportunities (Marc Demo, as he would with ``/followup``) and
+prints its JSON result: the team's other stale deals stay for the manager to
+see marked in the pipeline and to schedule from *Stale Opportunities*. ``--serve``
+then serves the database on http://127.0.0.1:8069 (admin/admin, the manager;
+demo/demo, the salesperson) until Ctrl-C.
 The cluster is stopped on every exit. Running it twice is safe: the database
 is reused, and each run finds the activities of the ones before.
 
@@ -56,8 +60,9 @@ def keep_offline(env):
 
 
 def followup(odoo_args):
-    """In a child process, inside Odoo: admin/admin, one manual run, its
-    result as JSON. Opens the registry as ``odoo shell`` does."""
+    """In a child process, inside Odoo: admin/admin, one manual run on the
+    demo salesperson's opportunities, its result as JSON. Opens the registry
+    as ``odoo shell`` does."""
     import odoo  # noqa: PLC0415 - inside Odoo only
     from odoo.modules.registry import Registry  # noqa: PLC0415
     from odoo.tools import config  # noqa: PLC0415
@@ -77,7 +82,7 @@ def followup(odoo_args):
                 " Update the database with `make demo UPDATE=1`, or rebuild it"
                 " with `make demo-clean demo`."
             )
-        result = env[RUNNER].run(trigger="manual")
+        result = env[RUNNER].run(user_id=env.ref("base.user_demo").id, trigger="manual")
         cr.commit()
     print(json.dumps(result, indent=2, default=str))
 
@@ -160,7 +165,8 @@ def main():
             if args.serve:
                 print(
                     f"Serving {DATABASE!r} on http://127.0.0.1:{args.http_port}"
-                    " (login admin, password admin); Ctrl-C stops it."
+                    " (admin/admin, the manager; demo/demo, the salesperson);"
+                    " Ctrl-C stops it."
                 )
                 pgcluster.run_foreground(
                     pgcluster.odoo_command(
