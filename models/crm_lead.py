@@ -144,6 +144,8 @@ class CrmLead(models.Model):
                     ("res_id", "in", self.ids),
                     ("message_type", "=", "email"),
                     ("subject", "!=", False),
+                    "|",
+                    ("author_id", "=", False),
                     ("author_id.user_ids", "not any", [("share", "=", False)]),
                 ],
                 ["res_id", "subject"],
@@ -186,12 +188,25 @@ class CrmLead(models.Model):
     # ------------------------------------------------------------
 
     def activity_send_mail(self, template_id):
-        """*Send Now* on an activity's email template. Odoo posts it as an
-        automatic notification; sent by a person, it is work on the deal (and
-        resets the stale clock), as the same email sent from the composer."""
+        """*Send Now* on an activity's email template of opportunities. Odoo
+        posts it as an automatic notification; sent by a person, it is work on
+        the deal (and resets the stale clock), as the same email sent from the
+        composer. Refused where it would reach nobody: posted anyway, it would
+        look sent and hide the deal from the next runs."""
         template = self.env["mail.template"].browse(template_id).exists()
-        if not template:
-            return False
+        if not template or template.model != self._name:
+            return super().activity_send_mail(template_id)
+        unreachable = self.filtered(
+            lambda lead: template.use_default_to and not lead.email_from
+        )
+        if unreachable:
+            raise UserError(
+                self.env._(
+                    "%(names)s has no email address: add the customer's email on "
+                    "the opportunity, then send it.",
+                    names=", ".join(unreachable.mapped("name")),
+                )
+            )
         self.message_post_with_source(
             template, message_type="comment", subtype_xmlid="mail.mt_comment"
         )
@@ -507,19 +522,30 @@ class CrmLead(models.Model):
             last[lead.id] = max(last[lead.id], day)
         return last
 
-    def _followup_customer_templates(self):
-        """``{lead id: the email to the customer offered with its
-        re-engagement}``: the stage's own, else the addon's (none if an
-        administrator deleted it)."""
-        default = self.env.ref(CUSTOMER_TEMPLATE, raise_if_not_found=False)
+    def _followup_stage_templates(self):
+        """``{lead id: its stage's own email to the customer}``, empty where
+        the stage has none."""
         templates = {}
         for lead in self:
             template = lead.stage_id.followup_template_id
             # Set before crm.stage's check existed: never rendered on a lead's id.
-            if not (template and template.sudo().model == "crm.lead"):
-                template = default or self.env["mail.template"]
+            if template and template.sudo().model != "crm.lead":
+                template = self.env["mail.template"]
             templates[lead.id] = template
         return templates
+
+    def _followup_customer_templates(self):
+        """``{lead id: the email to the customer offered with its
+        re-engagement}``: the stage's own, else the addon's (none if an
+        administrator deleted it)."""
+        default = (
+            self.env.ref(CUSTOMER_TEMPLATE, raise_if_not_found=False)
+            or (self.env["mail.template"])
+        )
+        return {
+            lead_id: template or default
+            for lead_id, template in self._followup_stage_templates().items()
+        }
 
     # ------------------------------------------------------------
     # The assignee

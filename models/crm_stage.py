@@ -6,7 +6,7 @@ from markupsafe import Markup, escape
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-from .followup_const import CUSTOMER_TEMPLATE, STALE_DAYS_MAX, STALE_DAYS_MIN
+from .followup_const import STALE_DAYS_MAX, STALE_DAYS_MIN
 
 _logger = logging.getLogger(__name__)
 
@@ -105,7 +105,6 @@ class CrmStage(models.Model):
             {
                 "name": self.env._("Re-engagement wording: %(stage)s", stage=self.name),
                 "model_id": self.env["ir.model"]._get_id("crm.lead"),
-                **self._followup_template_sending_values(),
                 "body_html": source,
             }
         )
@@ -115,34 +114,27 @@ class CrmStage(models.Model):
         return template
 
     @api.model
-    def _followup_template_sending_values(self):
-        """What makes a stage's wording an email to send: to the customer, in
-        their language, under the addon's subject."""
-        default = self.env.ref(CUSTOMER_TEMPLATE, raise_if_not_found=False)
-        return {
-            "use_default_to": True,
-            "lang": "{{ object.lang_id.code }}",
-            "subject": default.subject if default else False,
-        }
+    def _followup_migrate_detach_wordings(self):
+        """The 19.0.1.3.0 upgrade: a stage's template was wording pasted into
+        the salesperson's note, written for them (the internal opportunity
+        name, the days without work); it is now the email offered to the
+        customer. None becomes one unseen: each is detached from its stage,
+        kept, and named in the log for an administrator to review.
 
-    @api.model
-    def _followup_migrate_wording_to_emails(self):
-        """The 19.0.1.3.0 upgrade: the stages' wordings were pasted into the
-        activity's note; they are now emails the salesperson sends. Those
-        without recipients, language or subject get the addon's."""
-        templates = self.search([("followup_template_id", "!=", False)]).mapped(
-            "followup_template_id"
-        )
-        defaults = self._followup_template_sending_values()
-        for template in templates:
-            if not (
-                template.use_default_to or template.partner_to or template.email_to
-            ):
-                template.use_default_to = True
-            if not template.lang:
-                template.lang = defaults["lang"]
-            if not template.subject and defaults["subject"]:
-                template.subject = defaults["subject"]
+        :return: the stages detached
+        """
+        stages = self.search([("followup_template_id", "!=", False)])
+        for stage in stages:
+            _logger.warning(
+                "Stage %s: its re-engagement wording %r was for the salesperson's "
+                "note; stages now offer an email to the customer. Detached (the "
+                "template is kept): review it and set it again as the stage's "
+                "Re-engagement Email if it suits customers.",
+                stage.display_name,
+                stage.followup_template_id.display_name,
+            )
+        stages.followup_template_id = False
+        return stages
 
     @api.model
     def _followup_migrate_inline_wording(self):

@@ -16,7 +16,8 @@ class CrmTeam(models.Model):
         string="Daily Re-engagement",
         default=True,
         help="Off: the daily job leaves this team's opportunities alone (a run "
-        "started by hand still considers them).",
+        "started by hand still considers them). On, it runs only where the "
+        "company's Daily Re-engagement is switched on in the Settings.",
     )
     followup_stale_days = fields.Integer(
         string="Stale After (Days)",

@@ -54,12 +54,14 @@ class MailActivity(models.Model):
         followups = self.filtered(
             lambda act: act.is_followup and act.res_model == "crm.lead"
         )
-        customer_templates = (
+        # Only to a customer it can reach (see crm.lead.activity_send_mail).
+        leads = (
             self.env["crm.lead"]
             .browse(followups.mapped("res_id"))
             .exists()
-            ._followup_customer_templates()
+            .filtered("email_from")
         )
+        customer_templates = leads._followup_customer_templates()
         for activity in self:
             templates = activity.activity_type_id.mail_template_ids
             if activity in followups and activity.res_id in customer_templates:

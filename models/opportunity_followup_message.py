@@ -347,7 +347,8 @@ class OpportunityFollowupMessage(models.AbstractModel):
     def _history_item(self, env, lang, activity, dates, type_names):
         kind = type_names[lang, activity.activity_type_id.id] or env._("Activity")
         date = dates[lang, activity.date_done]
-        if activity.summary:
+        # A done re-engagement's summary would repeat the brief's own line.
+        if activity.summary and not activity.is_followup:
             return env._(
                 "%(type)s on %(date)s (%(summary)s)",
                 date=date,
@@ -379,6 +380,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
                     "date_done",
                     "feedback",
                     "user_id",
+                    "is_followup",
                 ],
                 order="date_done desc, id desc",
             )

@@ -802,7 +802,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         # assign it to, or deferred) have no activity.
         vals_list, line_vals, unassigned_lines = [], [], []
         outcome = "preview" if params.dry_run else "scheduled"
-        customer_templates = leads._followup_customer_templates()
+        stage_templates = leads._followup_stage_templates()
         for lead in leads:
             draft = drafts[lead.id]
             line = {
@@ -813,7 +813,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 "stage_id": lead.stage_id.id,
                 "team_id": lead.team_id.id,
                 "activity_type_id": params.activity_type_id,
-                "wording_template_id": customer_templates[lead.id].id,
+                "wording_template_id": stage_templates[lead.id].id,
             }
             if not draft["assignee"]:
                 unassigned_lines.append(

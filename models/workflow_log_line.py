@@ -63,7 +63,7 @@ class WorkflowLogLine(models.Model):
     prorated_revenue = fields.Float(readonly=True)
     # Written by the runner only (users never write lines), from escaped values
     # and the sanitized wording of a stage's template: not sanitized again.
-    note = fields.Html(string="Drafted Message", readonly=True, sanitize=False)
+    note = fields.Html(string="Brief", readonly=True, sanitize=False)
     warning = fields.Char(readonly=True)
     reason = fields.Text(readonly=True)
     date = fields.Datetime(related="log_id.date_start")
@@ -86,8 +86,8 @@ class WorkflowLogLine(models.Model):
         string="Customer Email",
         readonly=True,
         index="btree_not_null",
-        help="The email to the customer offered with the re-engagement: its "
-        "stage's template, else the addon's.",
+        help="The stage's own email to the customer offered with the "
+        "re-engagement; empty: the default Re-engagement Email.",
     )
 
     # Did it work? Set on scheduled re-engagements by the daily refresh (see

@@ -1,6 +1,7 @@
 from datetime import date, timedelta
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import Form, users
 
 from .common import FollowupCase
@@ -74,6 +75,20 @@ class TestDraft(FollowupCase):
         self.assertIn("Contact: Ada Lovelace, +1 555 0100, ada@globex.example.", note)
         # The customer's text is no longer in the note: it is an email to send.
         self.assertNotIn("Hello", note)
+
+    def test_done_reengagement_is_not_quoted(self):
+        """The last completed activity is the previous re-engagement: its
+        summary would repeat this brief's own first line."""
+        lead = self._opportunity("Twice Quiet", days=20)
+        self.Runner.run(lead_ids=lead.ids)
+        self._followups(lead).with_user(self.salesperson).action_feedback(
+            feedback="Left a voicemail"
+        )
+        self._set_last_work(lead, fields.Datetime.now() - timedelta(days=20))
+        note = self._note(lead)
+        self.assertIn("Last completed: Call on", note)
+        self.assertIn("Feedback: “Left a voicemail”", note)
+        self.assertNotIn("Re-engage:", note)
 
     def test_no_filler(self):
         """An opportunity with nothing but a name: no empty lines."""
@@ -192,6 +207,14 @@ class TestCustomerEmail(FollowupCase):
         self.assertEqual(activity.mail_template_ids, own)
         line = self.env["workflow.log.line"].search([("lead_id", "=", self.lead.id)])
         self.assertEqual(line.wording_template_id, own)
+        # The default email is no stage's own: the report groups it as none.
+        other = self._opportunity(
+            "Other stage", stage_id=self.stage_new.id, partner_id=self.customer.id
+        )
+        self._run_cron()
+        line = self.env["workflow.log.line"].search([("lead_id", "=", other.id)])
+        self.assertFalse(line.wording_template_id)
+        self.assertEqual(self._followups(other).mail_template_ids, self.template)
 
     def test_salesperson_sends_it(self):
         """Send Now, as the salesperson: to the contact, in the customer's
@@ -221,6 +244,60 @@ class TestCustomerEmail(FollowupCase):
         self.assertIn("Sam Seller, Account Executive", message.body)
         lead.invalidate_recordset()
         self.assertEqual(lead.followup_days_stale, 0)
+
+    def test_not_offered_without_an_email_address(self):
+        """Send Now to nobody would look sent and restart the stale clock."""
+        company = self.env["res.partner"].create(
+            {"name": "Initech", "is_company": True}
+        )
+        lead = self._opportunity("No address", partner_id=company.id)
+        self._run_cron()
+        activity = self._followups(lead).with_user(self.salesperson)
+        self.assertTrue(activity)
+        self.assertFalse(activity.mail_template_ids)
+        # Sent anyway (another button, an old page): refused, nothing posted.
+        before = lead.message_ids
+        with self.assertRaisesRegex(UserError, "No address has no email address"):
+            lead.with_user(self.salesperson).activity_send_mail(self.template.id)
+        self.assertEqual(lead.message_ids, before)
+        # With the customer's address, it is offered.
+        lead.email_from = "info@initech.example"
+        activity.invalidate_recordset(["mail_template_ids"])
+        self.assertEqual(activity.mail_template_ids, self.template)
+
+    def test_customer_s_words_from_an_unknown_sender(self):
+        """A lead the mail gateway made, its sender not yet a contact."""
+        lead = self._opportunity("Gateway lead", email_from="jo@new.example")
+        lead.message_post(
+            body="<p>Do you ship to Lyon?</p>",
+            subject="Fwd: RE: Delivery to Lyon",
+            message_type="email",
+            author_id=False,
+            email_from="jo@new.example",
+            subtype_xmlid="mail.mt_comment",
+        )
+        self.assertEqual(lead.followup_customer_subject, "Delivery to Lyon")
+        # A colleague's email is not the customer's words.
+        lead.with_user(self.salesperson).message_post(
+            body="<p>Yes.</p>",
+            subject="Our delivery terms",
+            message_type="email",
+            subtype_xmlid="mail.mt_comment",
+        )
+        lead.invalidate_recordset(["followup_customer_subject"])
+        self.assertEqual(lead.followup_customer_subject, "Delivery to Lyon")
+
+    def test_signed_by_who_sends_it(self):
+        """The team leader sends a colleague's re-engagement email: from and
+        signed by the leader, who writes it."""
+        self.manager.signature = "<p>Mia Manager, Head of Sales</p>"
+        self._run_cron()
+        lead = self.lead.with_user(self.manager)
+        lead.activity_send_mail(self.template.id)
+        message = lead.message_ids[0]
+        self.assertEqual(message.author_id, self.manager.partner_id)
+        self.assertIn("Mia Manager, Head of Sales", message.body)
+        self.assertNotIn("Account Executive", message.body)
 
     def test_greets_nobody_in_particular_without_a_person(self):
         company = self.env["res.partner"].create(

@@ -349,13 +349,8 @@ class TestStageWording(FollowupCase):
         self.env["crm.stage"]._followup_migrate_inline_wording()
         template = self.stage_qualified.followup_template_id
         self.assertEqual(template.model, "crm.lead")
-        # An email to the customer, as 19.0.1.3.0 made of them.
-        self.assertTrue(template.use_default_to)
-        self.assertEqual(template.lang, "{{ object.lang_id.code }}")
-        self._run_cron()
-        self.assertIn(
-            "Dear Bo, 20 days on Templated &lt;b&gt;", self._send_as_salesperson().body
-        )
+        body = template._render_field("body_html", self.lead.ids)[self.lead.id]
+        self.assertIn("Dear Bo, 20 days on Templated &lt;b&gt;", body)
         self.assertIn("Bonjour", template.with_context(lang="fr_FR").body_html)
         self.env.cr.execute(
             "SELECT 1 FROM information_schema.columns "
@@ -363,29 +358,26 @@ class TestStageWording(FollowupCase):
         )
         self.assertFalse(self.env.cr.fetchone())
 
-    def test_upgrade_makes_wordings_emails(self):
-        """19.0.1.3.0: a stage's wording without recipients, language or
-        subject (it was pasted into the note) becomes an email to send."""
-        wording = self.env["mail.template"].create(
-            {
-                "name": "Old wording",
-                "model_id": self.env["ir.model"]._get_id("crm.lead"),
-                "body_html": "<p>Hi</p>",
-            }
-        )
-        addressed = self._template(self._admin(), "<p>Hi</p>")
-        addressed.write(
-            {"use_default_to": False, "partner_to": "{{ object.partner_id.id }}"}
+    def test_upgrade_detaches_wordings(self):
+        """19.0.1.3.0: a stage's wording was written for the salesperson's
+        note; it is never offered to the customer unseen."""
+        wording = self._template(
+            self._admin(), '<p>20 days on <t t-out="object.name"/></p>'
         )
         self.stage_qualified.followup_template_id = wording
-        self.stage_proposition.followup_template_id = addressed
-        self.env["crm.stage"]._followup_migrate_wording_to_emails()
-        self.assertTrue(wording.use_default_to)
-        self.assertEqual(wording.lang, "{{ object.lang_id.code }}")
-        self.assertTrue(wording.subject)
-        # What an administrator set is kept.
-        self.assertFalse(addressed.use_default_to)
-        self.assertEqual(addressed.subject, "Checking in")
+        with self.assertLogs(
+            "odoo.addons.crm_opportunity_followup.models.crm_stage", "WARNING"
+        ) as logs:
+            detached = self.env["crm.stage"]._followup_migrate_detach_wordings()
+        self.assertEqual(detached, self.stage_qualified)
+        self.assertIn("Qualified wording", logs.output[0])
+        self.assertFalse(self.stage_qualified.followup_template_id)
+        self.assertTrue(wording.exists())
+        self._run_cron()
+        self.assertEqual(
+            self._followups(self.lead).mail_template_ids,
+            self.env.ref("crm_opportunity_followup.mail_template_reengagement"),
+        )
 
     def test_upgrade_leaves_code_out(self):
         with mute_logger("odoo.addons.crm_opportunity_followup.models.crm_stage"):

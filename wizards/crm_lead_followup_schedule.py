@@ -159,4 +159,4 @@ class CrmLeadFollowupScheduleLine(models.TransientModel):
     )
     days_stale = fields.Integer(string="Days Without Work", readonly=True)
     summary = fields.Char(readonly=True)
-    note = fields.Html(string="Drafted Message", readonly=True)
+    note = fields.Html(string="Brief", readonly=True)

@@ -3,4 +3,4 @@ from odoo import SUPERUSER_ID, api
 
 def migrate(cr, version):
     env = api.Environment(cr, SUPERUSER_ID, {})
-    env["crm.stage"]._followup_migrate_wording_to_emails()
+    env["crm.stage"]._followup_migrate_detach_wordings()
