@@ -474,9 +474,36 @@ class CrmLead(models.Model):
 
         return Domain.custom(to_sql=to_sql)
 
-    def _followup_last_work_dates(self, clock):
+    def _followup_last_work_messages(self):
+        """``{lead id: (id, date)}`` of the latest message a person or the
+        customer wrote on each (a note, a message, an email; not OdooBot's),
+        in one query. Colleagues' messages count, readable or not."""
+        if not self:
+            return {}
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT ON (res_id) res_id, id, date FROM mail_message
+                    WHERE model = 'crm.lead' AND res_id IN %(ids)s
+                      AND message_type IN %(types)s
+                      AND author_id IS DISTINCT FROM %(odoobot)s
+                 ORDER BY res_id, date DESC, id DESC""",
+                ids=tuple(self.ids),
+                types=WORK_MESSAGE_TYPES,
+                odoobot=self.env.ref("base.partner_root").id,
+            )
+        )
+        return {
+            res_id: (message_id, date)
+            for res_id, message_id, date in self.env.cr.fetchall()
+        }
+
+    def _followup_last_work_dates(self, clock, messages=None):
         """``{lead id: day of the last work on it}``, in its company's
-        timezone, in two queries for the whole recordset."""
+        timezone, in two queries for the whole recordset.
+
+        :param messages: ``_followup_last_work_messages()``, if the caller has
+            them already
+        """
         last = {}
         for lead in self:
             tz = self._followup_tz(lead.company_id or self.env.company)
@@ -501,24 +528,12 @@ class CrmLead(models.Model):
         )
         for res_id, day in done:
             last[res_id] = max(last[res_id], day)
-        messages = (
-            self.env["mail.message"]
-            .sudo()
-            ._read_group(
-                [
-                    ("model", "=", "crm.lead"),
-                    ("res_id", "in", self.ids),
-                    ("message_type", "in", WORK_MESSAGE_TYPES),
-                    ("author_id", "!=", self.env.ref("base.partner_root").id),
-                ],
-                ["res_id"],
-                ["date:max"],
+        if messages is None:
+            messages = self._followup_last_work_messages()
+        for lead in self.browse(list(messages)):
+            day = self._followup_tz_today(
+                lead.company_id or self.env.company, messages[lead.id][1]
             )
-        )
-        message_dates = dict(messages)
-        for lead in self.browse(list(message_dates)):
-            tz = self._followup_tz(lead.company_id or self.env.company)
-            day = pytz.utc.localize(message_dates[lead.id]).astimezone(tz).date()
             last[lead.id] = max(last[lead.id], day)
         return last
 

@@ -35,7 +35,7 @@ class CrmStage(models.Model):
         ondelete="set null",
         help="The email to the customer that a re-engagement in this stage "
         "offers to preview or send, in the customer's language; empty: the "
-        "addon's Re-engagement email. Besides Odoo's usual placeholders, "
+        "default Re-engagement Email. Besides Odoo's usual placeholders, "
         "object.followup_days_stale gives the days since somebody last worked on "
         "the opportunity and object.followup_customer_subject the subject of the "
         "customer's latest email.",

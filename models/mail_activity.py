@@ -64,7 +64,9 @@ class MailActivity(models.Model):
         customer_templates = leads._followup_customer_templates()
         for activity in self:
             templates = activity.activity_type_id.mail_template_ids
-            if activity in followups and activity.res_id in customer_templates:
+            is_lead_followup = activity.is_followup and activity.res_model == "crm.lead"
+            if is_lead_followup and activity.res_id in customer_templates:
+                # The email to the customer first, then the type's.
                 templates = customer_templates[activity.res_id] | templates
             activity.mail_template_ids = templates
 

@@ -4,9 +4,7 @@ from textwrap import shorten
 from markupsafe import Markup
 
 from odoo import api, models
-from odoo.tools import SQL, format_amount, format_date
-
-from .followup_const import WORK_MESSAGE_TYPES
+from odoo.tools import format_amount, format_date
 
 # How many completed activities the brief mentions.
 HISTORY_SIZE = 3
@@ -50,9 +48,16 @@ class OpportunityFollowupMessage(models.AbstractModel):
         :return: ``{lead id: {"assignee", "days", "summary", "note"}}``
         """
         history = self._completed_history(leads)
-        messages = self._last_work_messages(leads)
+        last_messages = leads._followup_last_work_messages()
+        # The latest message's author and kind say how it was last touched.
+        messages = {
+            message.res_id: message
+            for message in self.env["mail.message"]
+            .sudo()
+            .browse(message_id for message_id, _date in last_messages.values())
+        }
         stage_tones = self._stage_tones()
-        last_work = leads._followup_last_work_dates(params.clock)
+        last_work = leads._followup_last_work_dates(params.clock, last_messages)
         default_user = self.env["res.users"].browse(params.default_user_id)
         chosen = dict(params.assignees)
         dates, type_names = self._memos()
@@ -197,32 +202,6 @@ class OpportunityFollowupMessage(models.AbstractModel):
         return lead.env._(
             "Contact: %(contact)s.", contact=", ".join(filter(None, [name, *reach]))
         )
-
-    @api.model
-    def _last_work_messages(self, leads):
-        """``{lead id: the latest message somebody wrote on it}`` (a note, a
-        message, an email; not OdooBot's), in one query."""
-        if not leads:
-            return {}
-        self.env.cr.execute(
-            SQL(
-                """SELECT DISTINCT ON (res_id) id FROM mail_message
-                    WHERE model = 'crm.lead' AND res_id IN %(ids)s
-                      AND message_type IN %(types)s
-                      AND author_id IS DISTINCT FROM %(odoobot)s
-                 ORDER BY res_id, date DESC, id DESC""",
-                ids=tuple(leads.ids),
-                types=WORK_MESSAGE_TYPES,
-                odoobot=self.env.ref("base.partner_root").id,
-            )
-        )
-        # A colleague's message counts, readable or not.
-        messages = (
-            self.env["mail.message"]
-            .sudo()
-            .browse(row[0] for row in self.env.cr.fetchall())
-        )
-        return {message.res_id: message for message in messages}
 
     @api.model
     def _draft_escalation(self, leads, followups, targets, params):
