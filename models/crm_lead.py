@@ -7,7 +7,7 @@ import pytz
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Domain
-from odoo.tools import SQL
+from odoo.tools import SQL, format_date
 
 from .followup_const import (
     ALL_LEADS_GROUP,
@@ -182,6 +182,77 @@ class CrmLead(models.Model):
             "object.followup_customer_subject",
             "object.stage_id.name",
         )
+
+    # ------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("followup_paused_until"):
+            self._followup_pause_open_activities()
+        return result
+
+    def _followup_pause_open_activities(self):
+        """A pause decides what becomes of what the re-engagement left open:
+        the re-engagement is due the day after the pause, and an escalation of
+        it is closed (the leader has nothing to chase), said in the chatter.
+        A pause that has already ended changes nothing."""
+        # Sudo: the user may edit the deal (the write above checked it); its
+        # re-engagement and the leader's escalation go with that decision.
+        open_activities = (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", self.ids),
+                    "|",
+                    ("is_followup", "=", True),
+                    ("is_followup_escalation", "=", True),
+                ]
+            )
+            .grouped("res_id")
+        )
+        now = fields.Datetime.now()
+        for lead in self:
+            activities = open_activities.get(lead.id)
+            until = lead.followup_paused_until
+            if not activities or until < lead._followup_today(now):
+                continue
+            followups = activities.filtered("is_followup")
+            escalations = activities - followups
+            due = until + timedelta(days=1)
+            args = {
+                "date": format_date(self.env, until),
+                "due": format_date(self.env, due),
+                "users": ", ".join(escalations.user_id.mapped("name")),
+            }
+            followups.date_deadline = due
+            escalations.unlink()
+            # Whole sentences, for the translators' word order.
+            if followups and escalations:
+                body = self.env._(
+                    "Re-engagement paused until %(date)s: its re-engagement is now "
+                    "due on %(due)s and the escalation to %(users)s is closed.",
+                    **args,
+                )
+            elif followups:
+                body = self.env._(
+                    "Re-engagement paused until %(date)s: its re-engagement is now "
+                    "due on %(due)s.",
+                    **args,
+                )
+            else:
+                body = self.env._(
+                    "Re-engagement paused until %(date)s: the escalation to "
+                    "%(users)s is closed.",
+                    **args,
+                )
+            # A notification, not a note: the pause is no work on the deal.
+            lead.message_post(
+                body=body, message_type="notification", subtype_xmlid="mail.mt_note"
+            )
 
     # ------------------------------------------------------------
     # Actions
@@ -566,34 +637,62 @@ class CrmLead(models.Model):
     # The assignee
     # ------------------------------------------------------------
 
-    def _followup_assignee(self, default_user, chosen_id=None):
-        """Who gets the re-engagement: the user a manager chose for it (the
-        scheduling wizard), else the salesperson, else the team leader, else
-        the settings' default re-engagement user; never an archived, portal or
-        system user. An empty recordset when there is nobody."""
-        self.ensure_one()
-        chosen = self.env["res.users"].browse(chosen_id or [])
-        for user in (chosen, self.user_id, self.team_id.user_id, default_user):
-            if self._followup_can_be_assigned(user, self):
-                return user
-        return self.env["res.users"]
+    def _followup_assignees(self, default_user, chosen=None):
+        """``{lead id: who gets its re-engagement}``: the user a manager chose
+        for it (the scheduling wizard), else the salesperson, else the team
+        leader, else the settings' default re-engagement user; never an
+        archived, portal or system user, nor one who may not open it. An empty
+        recordset where there is nobody.
 
-    @api.model
-    def _followup_can_be_assigned(self, user, lead=None):
-        """An active internal user, never OdooBot; for ``lead``, one who may
-        open it (crm's own rules hide a colleague's deals from "own documents"
-        salespeople), in its company."""
-        # Portal and public users are share users; OdooBot is the superuser.
-        if not (user and user.active and not user.share and user.id != SUPERUSER_ID):
-            return False
-        if lead is None:
-            return True
-        if lead.company_id and lead.company_id not in user.company_ids:
-            return False
-        # Crm's own rules, checked with a query only for a user who sees their
-        # own opportunities alone (an unassigned one is theirs to see too).
-        return (
-            user == lead.user_id
-            or user.has_group(ALL_LEADS_GROUP)
-            or lead.with_user(user).has_access("read")
-        )
+        :param chosen: ``{lead id: user id}`` chosen in the scheduling wizard
+        """
+        chosen = chosen or {}
+        Users = self.env["res.users"]
+        assignees = dict.fromkeys(self.ids, Users)
+        left = self
+        for candidate in (
+            lambda lead: Users.browse(chosen.get(lead.id) or []),
+            lambda lead: lead.user_id,
+            lambda lead: lead.team_id.user_id,
+            lambda lead: default_user,
+        ):
+            # The next candidate is asked about only where the one before
+            # may not take it: one access check per user and candidate.
+            for user, leads in left.grouped(candidate).items():
+                if not user:
+                    continue
+                may_open = leads._followup_may_open(user)[user.id]
+                for lead_id in may_open:
+                    assignees[lead_id] = user
+                left = left.filtered(lambda lead, ids=may_open: lead.id not in ids)
+        return assignees
+
+    def _followup_may_open(self, users):
+        """``{user id: ids of these opportunities the user may be given}``: an
+        active internal user, never OdooBot, in the opportunity's company, who
+        may open it (crm's own rules hide a colleague's deals from "own
+        documents" salespeople). Asked in each user's own companies, whatever
+        companies the caller ticked, with one access check per user."""
+        result = {}
+        for user in users:
+            # Portal and public users are share users; OdooBot is the superuser.
+            if not (user.active and not user.share and user.id != SUPERUSER_ID):
+                result[user.id] = set()
+                continue
+            # Sudo: the companies a colleague works in, to ask in those.
+            companies = user.sudo().company_ids
+            leads = self.filtered(
+                lambda lead, companies=companies: (
+                    not lead.company_id or lead.company_id in companies
+                )
+            )
+            if not user.has_group(ALL_LEADS_GROUP):
+                # Their own ones are theirs to see; crm's rules decide the
+                # others, in the user's companies (the caller's may be
+                # companies the user is not in: Odoo would refuse to answer).
+                own = leads.filtered(lambda lead, user=user: lead.user_id == user)
+                leads = own | (leads - own).with_user(user).with_context(
+                    allowed_company_ids=companies.ids
+                )._filtered_access("read").with_env(self.env)
+            result[user.id] = set(leads.ids)
+        return result

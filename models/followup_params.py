@@ -85,7 +85,6 @@ class RunState:
 
     # Assignee id -> new re-engagements in this run, for the daily cap.
     booked: Counter = dataclasses.field(default_factory=Counter)
-    # (assignee id, day) -> (deadline, warning): a calendar is read once a run.
-    deadlines: dict = dataclasses.field(default_factory=dict)
-    # (salesperson id, deadline) -> the last working day before escalating.
-    escalation_days: dict = dataclasses.field(default_factory=dict)
+    # User id -> their working days (res.users._followup_calendar), read
+    # once a run for every deadline of theirs, due or to escalate.
+    calendars: dict = dataclasses.field(default_factory=dict)

@@ -22,6 +22,13 @@ class MailActivity(models.Model):
         help="Scheduled for the team leader when a re-engagement "
         "was left undone past its deadline.",
     )
+    followup_escalated = fields.Boolean(
+        string="Re-engagement Escalated",
+        readonly=True,
+        copy=False,
+        help="This re-engagement was escalated to the team leader once; it is "
+        "never escalated again, whatever the leader did with the escalation.",
+    )
 
     # Odoo shows these as *Preview* / *Send Now* on the activity: a
     # re-engagement offers the email to the customer besides its type's.

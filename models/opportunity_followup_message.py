@@ -61,9 +61,10 @@ class OpportunityFollowupMessage(models.AbstractModel):
         default_user = self.env["res.users"].browse(params.default_user_id)
         chosen = dict(params.assignees)
         dates, type_names = self._memos()
+        assignees = leads._followup_assignees(default_user, chosen)
         drafts = {}
         for lead in leads:
-            assignee = lead._followup_assignee(default_user, chosen.get(lead.id))
+            assignee = assignees[lead.id]
             lang = assignee.lang or self.env.lang or "en_US"
             lead_lang = lead.with_context(lang=lang)
             env = lead_lang.env

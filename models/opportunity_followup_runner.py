@@ -15,6 +15,7 @@ from odoo.tools import format_date, split_every
 
 from .followup_const import (
     ESCALATION_ACTIVITY_TYPE,
+    SALES_MANAGER_GROUP,
     STALE_DAYS_MAX,
     STALE_DAYS_MIN,
     TRIGGERS,
@@ -345,6 +346,15 @@ class OpportunityFollowupRunner(models.AbstractModel):
         )
         if trigger == "cron":
             values["teams_off"] = tuple(self.env["crm.lead"]._followup_teams_off())
+        # Escalating to the leader is the daily job's, and a sales manager's
+        # over a pipeline: a salesperson's own run, or a selection of deals,
+        # never escalates (it would be authored by the salesperson).
+        if not (
+            trigger == "cron"
+            or self.env.su
+            or (lead_ids is None and self.env.user.has_group(SALES_MANAGER_GROUP))
+        ):
+            values["escalate_after_days"] = 0
         for key, model, record_id in (
             ("user_id", "res.users", user_id),
             ("team_id", "crm.team", team_id),
@@ -417,7 +427,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 self.env["crm.lead"].browse(params.lead_ids).exists().check_access(
                     "write"
                 )
-        elif not self.env.user.has_group("sales_team.group_sale_manager"):
+        elif not self.env.user.has_group(SALES_MANAGER_GROUP):
             raise AccessError(
                 self.env._(
                     "Only sales managers can schedule re-engagements on the whole "
@@ -565,7 +575,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
     @api.model
     def _filter_eligible(self, leads, params):
-        """Step 2: drop won opportunities and those with an open activity.
+        """Step 2: drop won opportunities, paused ones and those with an open
+        activity, in that order.
 
         :return: ``(eligible leads, log line values of the skipped ones)``
         """
@@ -592,13 +603,15 @@ class OpportunityFollowupRunner(models.AbstractModel):
         }
         eligible, skipped = Lead, []
         for lead in leads:
+            # The order matters: a paused deal is paused whatever is open on
+            # it (its open re-engagement is not escalated).
             outcome = (
                 "skipped_won"
                 if lead.id in won_ids
-                else "skipped_pending"
-                if lead.id in pending_ids
                 else "skipped_paused"
                 if lead.id in paused_ids
+                else "skipped_pending"
+                if lead.id in pending_ids
                 else None
             )
             if outcome:
@@ -655,35 +668,39 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     ("is_followup", "=", True),
                     ("is_followup_escalation", "=", True),
                 ],
-                ["res_id", "user_id", "date_deadline", "is_followup_escalation"],
+                [
+                    "res_id",
+                    "user_id",
+                    "date_deadline",
+                    "is_followup_escalation",
+                    "followup_escalated",
+                ],
             )
         )
         escalated_ids = {
             act.res_id for act in open_activities if act.is_followup_escalation
         }
+        # One escalation per re-engagement, ever: one the leader dismissed
+        # (or completed) is not escalated again.
+        overdue = open_activities.filtered(
+            lambda act: (
+                not act.is_followup_escalation
+                and not act.followup_escalated
+                and act.res_id not in escalated_ids
+            )
+        )
         Lead = self.env["crm.lead"]
-        followups, days_left = {}, state.escalation_days
-        for followup in open_activities:
-            if followup.is_followup_escalation or followup.res_id in escalated_ids:
-                continue
-            salesperson, deadline = followup.user_id, followup.date_deadline
-            # The same working-day calendar as the deadline itself, read once
-            # per salesperson and deadline in a run.
-            if (salesperson.id, deadline) not in days_left:
-                days_left[salesperson.id, deadline] = (
-                    salesperson._followup_deadline(
-                        deadline, params.escalate_after_days
-                    )[0]
-                    if salesperson
-                    else deadline + timedelta(days=params.escalate_after_days)
-                )
+        last_days = self._escalation_days(overdue, params, state)
+        followups = {}
+        for followup in overdue:
             lead = Lead.browse(followup.res_id)
-            if lead._followup_today(params.now) > days_left[salesperson.id, deadline]:
+            if lead._followup_today(params.now) > last_days[followup.id]:
                 followups[lead.id] = followup.sudo(False)
         if not followups:
             return
         leads = Lead.browse(list(followups))
         default_user = self.env["res.users"].browse(params.default_user_id)
+        may_open = leads._followup_may_open(leads.team_id.user_id | default_user)
         targets = {}
         for lead in leads:
             salesperson, leader = followups[lead.id].user_id, lead.team_id.user_id
@@ -692,8 +709,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 (
                     user
                     for user in (leader, default_user)
-                    if Lead._followup_can_be_assigned(user, lead)
-                    and user != salesperson
+                    if user and lead.id in may_open[user.id] and user != salesperson
                 ),
                 None,
             )
@@ -762,6 +778,48 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 "warning": False,
             },
         )
+        escalated = self.env["mail.activity"].union(
+            *(
+                followups[line["lead_id"]]
+                for line in line_vals
+                if line["outcome"] == "escalated" and line.get("activity_ref")
+            )
+        )
+        # Sudo: the runner's own mark on the salesperson's activity, which the
+        # manager running it may not edit; it is never escalated again.
+        escalated.sudo().followup_escalated = True
+
+    @api.model
+    def _escalation_days(self, followups, params, state):
+        """``{re-engagement id: the last day it may stay open}``: its deadline
+        plus ``params.escalate_after_days`` working days of its salesperson
+        (the calendar its deadline was set with), each salesperson's working
+        days read once a run, whatever the deadlines."""
+        days = params.escalate_after_days
+        last_days = {}
+        for salesperson, acts in followups.grouped("user_id").items():
+            if not salesperson:
+                for act in acts:
+                    last_days[act.id] = act.date_deadline + timedelta(days=days)
+                continue
+            deadlines = acts.mapped("date_deadline")
+            calendar = self._calendar(
+                salesperson, min(deadlines), max(deadlines), days, state
+            )
+            for act in acts:
+                last_days[act.id] = calendar.deadline(act.date_deadline, days)[0]
+        return last_days
+
+    @api.model
+    def _calendar(self, user, first, last, days, state):
+        """The user's working days for deadlines of ``days`` working days from
+        ``first`` to ``last``, read once a run (kept in ``state``)."""
+        calendar = state.calendars.get(user.id)
+        if calendar is None:
+            calendar = state.calendars[user.id] = user._followup_calendar(
+                first, last, days
+            )
+        return calendar.cover(first, last, days)
 
     # ------------------------------------------------------------
     # Step 3: draft
@@ -791,7 +849,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         :return: the log line values, one per opportunity
         """
         state = RunState() if state is None else state
-        booked, deadlines = state.booked, state.deadlines
+        booked = state.booked
         assignees = self.env["res.users"].union(
             *(draft["assignee"] for draft in drafts.values())
         )
@@ -803,8 +861,11 @@ class OpportunityFollowupRunner(models.AbstractModel):
         vals_list, line_vals, unassigned_lines = [], [], []
         outcome = "preview" if params.dry_run else "scheduled"
         stage_templates = leads._followup_stage_templates()
+        chosen = dict(params.assignees)
         for lead in leads:
             draft = drafts[lead.id]
+            # The team's own type, else the settings': booked and reported.
+            activity_type_id = team_types.get(lead.team_id.id, params.activity_type_id)
             line = {
                 "lead_id": lead.id,
                 "company_id": lead.company_id.id,
@@ -812,7 +873,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 # What it was then, for the effectiveness report.
                 "stage_id": lead.stage_id.id,
                 "team_id": lead.team_id.id,
-                "activity_type_id": params.activity_type_id,
+                "activity_type_id": activity_type_id,
                 "wording_template_id": stage_templates[lead.id].id,
             }
             if not draft["assignee"]:
@@ -830,7 +891,13 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 continue
             assignee = draft["assignee"]
             line["prorated_revenue"] = lead.prorated_revenue
-            if params.daily_cap and booked[assignee.id] >= params.daily_cap:
+            # What a manager ticked in the scheduling dialog is booked as
+            # shown there: the cap is for what nobody chose.
+            if (
+                params.daily_cap
+                and lead.id not in chosen
+                and booked[assignee.id] >= params.daily_cap
+            ):
                 unassigned_lines.append(
                     {
                         **line,
@@ -851,11 +918,9 @@ class OpportunityFollowupRunner(models.AbstractModel):
             if not params.working_days:
                 deadline, away = today + timedelta(days=params.deadline_days), None
             else:
-                if (assignee.id, today) not in deadlines:
-                    deadlines[assignee.id, today] = assignee._followup_deadline(
-                        today, params.deadline_days
-                    )
-                deadline, away = deadlines[assignee.id, today]
+                deadline, away = self._calendar(
+                    assignee, today, today, params.deadline_days, state
+                ).deadline(today, params.deadline_days)
             warnings = [away] if away else []
             if draft["assignee"].id in overloaded:
                 warnings.append(
@@ -869,9 +934,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 {
                     "res_model_id": model_id,
                     "res_id": lead.id,
-                    "activity_type_id": team_types.get(
-                        lead.team_id.id, params.activity_type_id
-                    ),
+                    "activity_type_id": activity_type_id,
                     "date_deadline": deadline,
                     "summary": draft["summary"],
                     "note": draft["note"],

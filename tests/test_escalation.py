@@ -1,7 +1,9 @@
 """Escalation of re-engagements nobody did: after the threshold in working days
 and not before, once, to the right person, and never on a deal that was worked."""
 
+import importlib.util
 import logging
+import os
 from datetime import datetime, timedelta
 
 from freezegun import freeze_time
@@ -191,6 +193,173 @@ class TestEscalation(FollowupCase):
         merged = (self.lead | twin)._merge_opportunity(auto_unlink=True)
         self.assertEqual(len(self._escalations(merged)), 1)
         self.assertEqual(len(self._followups(merged).filtered("active")), 1)
+
+    def test_a_dismissed_escalation_is_not_escalated_again(self):
+        """The leader cancels the escalation ("I talked to them"): the same
+        ignored re-engagement is never escalated again."""
+        followup = self._book()
+        with freeze_time(day(8)):
+            self._run_cron()
+        self._escalations(self.lead).with_user(self.manager).unlink()
+        for offset in (9, 10, 14):
+            with self.subTest(day=day(offset).date()), freeze_time(day(offset)):
+                log = self._run_cron()
+                self.assertFalse(self._escalations(self.lead))
+                self.assertEqual(log.escalated_count, 0)
+                self.assertEqual(self._line(log, self.lead).outcome, "skipped_pending")
+        self.assertTrue(followup.active)
+
+    def test_a_completed_escalation_is_not_escalated_again(self):
+        """With *Edits of the record only*, the leader completing the
+        escalation is no work on the deal: still, no second escalation."""
+        self._set_param("clock", "write_date")
+        self._book()
+        with freeze_time(day(8)):
+            self._run_cron()
+            self._escalations(self.lead).with_user(self.manager).action_feedback(
+                feedback="Talked to Sam, he calls them tomorrow."
+            )
+        with freeze_time(day(9)):
+            log = self._run_cron()
+        self.assertFalse(self._escalations(self.lead))
+        self.assertEqual(log.escalated_count, 0)
+        self.assertEqual(self._line(log, self.lead).outcome, "skipped_pending")
+
+    def test_a_new_re_engagement_may_be_escalated(self):
+        """Once per re-engagement, not once per deal: the next ignored one is
+        escalated in its turn."""
+        followup = self._book()
+        with freeze_time(day(8)):
+            self._run_cron()
+        self._escalations(self.lead).with_user(self.manager).unlink()
+        followup.with_user(self.salesperson).action_feedback(feedback="No answer.")
+        with freeze_time(day(30)):
+            self._set_last_work(self.lead, day(10))
+            self._run_cron()
+        self.assertEqual(len(self._followups(self.lead)), 1)
+        with freeze_time(day(38)):
+            self._run_cron()
+        self.assertEqual(len(self._escalations(self.lead)), 1)
+
+    def test_an_escalation_dismissed_before_the_upgrade(self):
+        """Escalated and dismissed under 19.0.1.3.0, which kept no mark: the
+        upgrade marks the re-engagement, and it is not escalated again."""
+        followup = self._book()
+        with freeze_time(day(8)):
+            self._run_cron()
+        self._escalations(self.lead).unlink()
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE mail_activity SET followup_escalated = FALSE WHERE id = %s",
+                followup.id,
+            )
+        )
+        path = os.path.join(
+            os.path.dirname(__file__),
+            "..",
+            "migrations",
+            "19.0.1.4.0",
+            "post-migrate.py",
+        )
+        spec = importlib.util.spec_from_file_location("followup_migrate_14", path)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        migration.migrate(self.env.cr, "19.0.1.3.0")
+        followup.invalidate_recordset()
+        self.assertTrue(followup.followup_escalated)
+        with freeze_time(day(9)):
+            log = self._run_cron()
+        self.assertFalse(self._escalations(self.lead))
+        self.assertEqual(log.escalated_count, 0)
+
+    def test_a_paused_deal_is_not_escalated(self):
+        """Paused while its re-engagement is open: the runs leave it alone, and
+        the pause moves the re-engagement to the day after it."""
+        followup = self._book()
+        until = day(20).date()
+        with freeze_time(day(4)):
+            self.lead.with_user(self.salesperson).write(
+                {
+                    "followup_paused_until": until,
+                    "followup_pause_reason": "Call back after their board meeting",
+                }
+            )
+        self.assertEqual(followup.date_deadline, day(21).date())
+        message = self.lead.message_ids.filtered(
+            lambda message: "Re-engagement paused until" in message.body
+        )
+        self.assertIn("Re-engagement paused until 03/21/2027", message.body)
+        self.assertIn("now due on 03/22/2027", message.body)
+        self.assertEqual(message.message_type, "notification")
+        with freeze_time(day(8)):
+            log = self._run_cron()
+        self.assertFalse(self._escalations(self.lead))
+        self.assertEqual(log.escalated_count, 0)
+        self.assertEqual(self._line(log, self.lead).outcome, "skipped_paused")
+        self.assertEqual(log.skipped_pending_count, 0)
+
+    def test_a_pause_closes_the_open_escalation(self):
+        self._book()
+        with freeze_time(day(8)):
+            self._run_cron()
+            self.assertTrue(self._escalations(self.lead))
+            self.lead.with_user(self.salesperson).followup_paused_until = day(20).date()
+        self.assertFalse(self._escalations(self.lead))
+        self.assertTrue(
+            self.lead.message_ids.filtered(
+                lambda message: (
+                    "the escalation to Mia Manager is closed" in message.body
+                )
+            )
+        )
+
+    def test_a_salesperson_s_own_run_does_not_escalate(self):
+        """A salesperson running it on their deals (the list action, or
+        /followup on their pipeline) never escalates their own re-engagement
+        to their leader: the daily job does."""
+        self._book()
+        Runner = self.Runner.with_user(self.salesperson)
+        with freeze_time(day(8)):
+            for kwargs in (
+                {"lead_ids": self.lead.ids, "trigger": "server_action"},
+                {"user_id": self.salesperson.id, "trigger": "chat"},
+            ):
+                with self.subTest(**kwargs):
+                    result = Runner.run(**kwargs)
+                    self.assertTrue(result["success"], result["error"])
+                    self.assertEqual(result["counts"]["escalated"], 0)
+                    self.assertFalse(self._escalations(self.lead))
+            log = self._run_cron()
+        self.assertEqual(log.escalated_count, 1)
+        self.assertEqual(self._escalations(self.lead).create_uid, self.odoobot)
+
+    def test_each_salesperson_s_calendar_is_read_once(self):
+        """Escalating 40 ignored re-engagements of one salesperson, each with
+        its own deadline, costs what it costs with one deadline."""
+        queries = {}
+        for spread in (False, True):
+            team = self.env["crm.team"].create(
+                {"name": f"Team {spread}", "user_id": self.manager.id}
+            )
+            leads = self.env["crm.lead"]
+            for index in range(40):
+                leads |= self._opportunity(f"Deal {spread} {index}", team_id=team.id)
+            with freeze_time(MONDAY):
+                self.Runner.with_user(self.manager).run(team_id=team.id)
+            followups = self._followups(leads)
+            self.assertEqual(len(followups), 40)
+            if spread:
+                for index, followup in enumerate(followups):
+                    followup.date_deadline = day(2 - index).date()
+            self.env.flush_all()
+            self.env.invalidate_all()
+            with freeze_time(day(30)):
+                before = self.env.cr.sql_log_count
+                result = self.Runner.with_user(self.manager).run(team_id=team.id)
+                queries[spread] = self.env.cr.sql_log_count - before
+            self.assertEqual(result["counts"]["escalated"], 40)
+        self.assertLessEqual(queries[True], queries[False] + 2, queries)
 
 
 @tagged("post_install", "-at_install")

@@ -578,6 +578,64 @@ class TestCompanies(FollowupCase):
         self.assertIn(line_a, lines)
         self.assertNotIn(line_b, lines)
 
+    def test_manager_with_both_companies_ticked(self):
+        """A sales manager with companies A and B ticked runs it: the team
+        leader, who sees only their own deals and works in A alone, is asked
+        in their own company, and gets the deal nobody owns."""
+        leader_a = new_test_user(
+            self.env,
+            "fu_leader_a",
+            groups="sales_team.group_sale_salesman",
+            name="Lea Leader",
+            tz="UTC",
+        )
+        self.team.user_id = leader_a
+        left = self._opportunity("Left Behind", days=20, user_id=False)
+        both = (self.company_a | self.company_b).ids
+        Runner = self.Runner.with_user(self.manager).with_context(
+            allowed_company_ids=both
+        )
+        result = Runner.run()
+        self.assertTrue(result["success"], result["error"])
+        self.assertEqual(self._followups(left).user_id, leader_a)
+        # The Schedule dialog and its confirmation, with both ticked.
+        other = self._opportunity("Left Too", days=20, user_id=False)
+        action = (
+            other.with_user(self.manager)
+            .with_context(allowed_company_ids=both)
+            .action_followup_schedule()
+        )
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        self.assertEqual(wizard.line_ids.assignee_id, leader_a)
+        wizard.with_user(self.manager).with_context(
+            allowed_company_ids=both
+        ).action_confirm()
+        self.assertEqual(self._followups(other).user_id, leader_a)
+
+    def test_daily_job_with_a_leader_of_another_company(self):
+        """A deal with no company, nobody's, and a leader who works in company
+        B only: the first company's daily run (company A) asks the leader in
+        B, and books it for them instead of failing every day."""
+        leader_b = new_test_user(
+            self.env,
+            "fu_leader_b",
+            groups="sales_team.group_sale_salesman",
+            company_id=self.company_b.id,
+            company_ids=[Command.set(self.company_b.ids)],
+            tz="UTC",
+        )
+        team = self.env["crm.team"].create(
+            {"name": "Shared Team", "company_id": False, "user_id": leader_b.id}
+        )
+        orphan = self._opportunity(
+            "No Company", days=20, company_id=False, team_id=team.id, user_id=False
+        )
+        log = self._run_cron()
+        self.assertEqual(log.state, "done", log.error)
+        line = log.line_ids.filtered(lambda line: line.lead_id == orphan)
+        self.assertEqual(line.outcome, "scheduled")
+        self.assertEqual(self._followups(orphan).user_id, leader_b)
+
 
 class TestSmallerDefects(FollowupCase):
     """7. The smaller defects found in review."""

@@ -171,6 +171,29 @@ class TestDailyCap(FollowupCase):
         self.assertFalse(self._followups(huge))
         self.assertEqual(second["counts"]["deferred"], 1)
 
+    def test_what_the_manager_ticked_is_booked_as_shown(self):
+        """The Schedule dialog books exactly what it shows: the daily cap is
+        for what nobody chose."""
+        self._set_param("daily_cap", "1")
+        deals = self.env["crm.lead"]
+        for name in ("Ticked One", "Ticked Two", "Ticked Three"):
+            deals |= self._opportunity(name, days=20)
+        action = deals.with_user(self.manager).action_followup_schedule()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        self.assertEqual(len(wizard.line_ids.filtered("selected")), 3)
+        wizard.with_user(self.manager).action_confirm()
+        self.assertEqual(len(self._followups(deals)), 3)
+        log = self.env["workflow.log"].search([], limit=1)
+        self.assertEqual(log.scheduled_count, 3)
+        self.assertEqual(log.deferred_count, 0)
+        # The daily job still keeps to the cap.
+        others = self._opportunity("Quiet One", days=20) | self._opportunity(
+            "Quiet Two", days=20
+        )
+        log = self._run_cron()
+        self.assertEqual(len(self._followups(others)), 1)
+        self.assertEqual(log.deferred_count, 1)
+
 
 class TestStageThreshold(FollowupCase):
     def test_stage_days_against_explicit_stale_days(self):
@@ -242,6 +265,24 @@ class TestTeamSettings(FollowupCase):
         explicit = self.Runner.with_user(self.manager).run(stale_days=5)
         self.assertEqual(explicit["counts"]["scheduled"], 2)
         self.assertTrue(self._followups(fast_in_slow_stage | company))
+
+    def test_the_report_says_the_team_s_activity(self):
+        """A team with its own activity type books an Email: its log line and
+        the Effectiveness report say Email, not the settings' Call."""
+        self.fast_team.followup_activity_type_id = self.email_type
+        fast = self._team_opportunity("Fast, 20 days", 20, self.fast_team)
+        company = self._opportunity("Company rule, 20 days", days=20)
+        result = self.Runner.with_user(self.manager).run()
+        self.assertEqual(self._followups(fast).activity_type_id, self.email_type)
+        lines = self.env["workflow.log"].browse(result["log_id"]).line_ids
+        by_lead = {line.lead_id: line for line in lines}
+        self.assertEqual(by_lead[fast].activity_type_id, self.email_type)
+        self.assertEqual(by_lead[company].activity_type_id, self.call_type)
+        report = self.env["crm.followup.effectiveness.report"].with_user(self.manager)
+        self.assertEqual(
+            report.search([("lead_id", "=", fast.id)]).activity_type_id,
+            self.email_type,
+        )
 
     def test_team_switched_off(self):
         self.quiet_team.with_user(self.manager).followup_active = False

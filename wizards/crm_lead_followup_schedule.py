@@ -104,11 +104,11 @@ class CrmLeadFollowupSchedule(models.TransientModel):
                     names=", ".join(nobody.lead_id.mapped("name")),
                 )
             )
-        Lead = self.env["crm.lead"]
+        may_open = {}
+        for assignee, assignee_lines in lines.grouped("assignee_id").items():
+            may_open.update(assignee_lines.lead_id._followup_may_open(assignee))
         refused = lines.filtered(
-            lambda line: (
-                not Lead._followup_can_be_assigned(line.assignee_id, line.lead_id)
-            )
+            lambda line: line.lead_id.id not in may_open[line.assignee_id.id]
         )
         if refused:
             raise UserError(
