@@ -13,9 +13,11 @@ from .followup_const import (
     ALL_LEADS_GROUP,
     CLOCK_WORK,
     CUSTOMER_TEMPLATE,
+    DEFERRED_PRIORITY_DAYS,
     SALES_MANAGER_GROUP,
     WORK_MESSAGE_TYPES,
 )
+from .followup_params import Decision
 
 # "Re: ", "Fwd: ", "AW: ", "TR : " and the like, repeated, before a subject.
 REPLY_PREFIX = re.compile(r"^(\s*(re|fwd?|aw|wg|tr|rv|sv)\s?:\s*)+", re.IGNORECASE)
@@ -98,11 +100,11 @@ class CrmLead(models.Model):
                 settings["stale_days"],
                 settings["clock"],
                 now,
-                stage_days=self._followup_stage_days(),
-                team_days=self._followup_team_days(),
+                stage_days=self.env["crm.stage"]._followup_days(),
+                team_days=self.env["crm.team"]._followup_days(),
             )
             # Teams that switched the daily job off get no re-engagement.
-            & ~Domain("team_id", "in", self._followup_teams_off())
+            & ~Domain("team_id", "in", self.env["crm.team"]._followup_teams_off())
             & ~self._followup_won_domain()
             & ~self._followup_paused_domain(now)
             # Booked already (or any other activity planned): nothing to do.
@@ -114,8 +116,8 @@ class CrmLead(models.Model):
     @api.depends("write_date", "stage_id")
     def _compute_followup_days_stale(self):
         settings = self.env["res.config.settings"]._followup_settings()
-        stage_days = self._followup_stage_days()
-        team_days = self._followup_team_days()
+        stage_days = self.env["crm.stage"]._followup_days()
+        team_days = self.env["crm.team"]._followup_days()
         # An opportunity being created (a form's onchange) has no history yet.
         saved = self.filtered("write_date")
         last = saved._followup_last_work_dates(settings["clock"])
@@ -348,23 +350,11 @@ class CrmLead(models.Model):
     # The stale clock
     # ------------------------------------------------------------
 
-    @api.model
-    def _followup_tz(self, company):
-        """The timezone a company's days are counted in."""
-        return pytz.timezone(
-            company.resource_calendar_id.tz or company.partner_id.tz or "UTC"
-        )
-
-    @api.model
-    def _followup_tz_today(self, company, now):
-        """The day it is at ``now`` (naive UTC) where ``company`` is."""
-        return pytz.utc.localize(now).astimezone(self._followup_tz(company)).date()
-
     def _followup_today(self, now):
         """Today where this opportunity's company is (the current company's
         for an opportunity without one)."""
         self.ensure_one()
-        return self._followup_tz_today(self.company_id or self.env.company, now)
+        return (self.company_id or self.env.company)._followup_today(now)
 
     @api.model
     def _followup_stale_domain(
@@ -413,8 +403,7 @@ class CrmLead(models.Model):
             ),
         ]
         parts = []
-        for tz, company_ids in self._followup_companies_by_tz().items():
-            today = pytz.utc.localize(now).astimezone(tz).date()
+        for tz, today, company_ids in self._followup_local_days(now):
             for days, scope in thresholds:
                 cutoff_day = today - timedelta(days=days)
                 cutoff = (
@@ -440,23 +429,22 @@ class CrmLead(models.Model):
         timezone."""
         return Domain.OR(
             Domain("company_id", "in", company_ids)
-            & Domain(
-                "followup_paused_until",
-                ">=",
-                pytz.utc.localize(now).astimezone(tz).date(),
-            )
-            for tz, company_ids in self._followup_companies_by_tz().items()
+            & Domain("followup_paused_until", ">=", today)
+            for _tz, today, company_ids in self._followup_local_days(now)
         )
 
     @api.model
-    def _followup_companies_by_tz(self):
-        """``{timezone: company ids}`` of the environment's companies; False
-        (no company) counts in the current company's timezone."""
+    def _followup_local_days(self, now):
+        """``[(timezone, its day at now, company ids)]`` of the environment's
+        companies; False (no company) counts in the current company's."""
         companies_by_tz = defaultdict(list)
         for company in self.env.companies:
-            companies_by_tz[self._followup_tz(company)].append(company.id)
-        companies_by_tz[self._followup_tz(self.env.company)].append(False)
-        return companies_by_tz
+            companies_by_tz[company._followup_tz()].append(company.id)
+        companies_by_tz[self.env.company._followup_tz()].append(False)
+        return [
+            (tz, pytz.utc.localize(now).astimezone(tz).date(), company_ids)
+            for tz, company_ids in companies_by_tz.items()
+        ]
 
     @api.model
     def _followup_group_by_days(self, days_by_id):
@@ -465,34 +453,6 @@ class CrmLead(models.Model):
         for record_id, days in days_by_id.items():
             ids_by_days[days].append(record_id)
         return sorted(ids_by_days.items())
-
-    @api.model
-    def _followup_team_days(self):
-        """``{team id: days}`` of the teams with their own stale threshold."""
-        return {
-            team.id: team.followup_stale_days
-            for team in self.env["crm.team"]
-            .with_context(active_test=False)
-            .search([("followup_stale_days", ">", 0)])
-        }
-
-    @api.model
-    def _followup_teams_off(self):
-        """Ids of the teams that switched the daily job off."""
-        return (
-            self.env["crm.team"]
-            .with_context(active_test=False)
-            .search([("followup_active", "=", False)])
-            .ids
-        )
-
-    @api.model
-    def _followup_stage_days(self):
-        """``{stage id: days}`` of the stages with their own stale threshold."""
-        return {
-            stage.id: stage.followup_stale_days
-            for stage in self.env["crm.stage"].search([("followup_stale_days", ">", 0)])
-        }
 
     @api.model
     def _followup_open_activity_domain(self):
@@ -577,8 +537,7 @@ class CrmLead(models.Model):
         """
         last = {}
         for lead in self:
-            tz = self._followup_tz(lead.company_id or self.env.company)
-            last[lead.id] = pytz.utc.localize(lead.write_date).astimezone(tz).date()
+            last[lead.id] = lead._followup_today(lead.write_date)
         if clock != CLOCK_WORK or not self:
             return last
         # Work of colleagues the current user may not read counts too.
@@ -602,9 +561,7 @@ class CrmLead(models.Model):
         if messages is None:
             messages = self._followup_last_work_messages()
         for lead in self.browse(list(messages)):
-            day = self._followup_tz_today(
-                lead.company_id or self.env.company, messages[lead.id][1]
-            )
+            day = lead._followup_today(messages[lead.id][1])
             last[lead.id] = max(last[lead.id], day)
         return last
 
@@ -634,8 +591,276 @@ class CrmLead(models.Model):
         }
 
     # ------------------------------------------------------------
-    # The assignee
+    # The stale search and the decision per deal
     # ------------------------------------------------------------
+
+    @api.model
+    def _followup_search_stale(self, params, exclude=None):
+        """The stale opportunities of a run (:class:`RunParams`): within its
+        scope (salesperson, team, selected records, company, teams switched
+        off), in priority order for the daily cap: those a cap deferred lately
+        first, then by prorated revenue, then the longest quiet.
+
+        :param exclude: opportunities to leave out (a query of ids: those a
+            resumed run considered already)
+        """
+        domain = self._followup_stale_domain(
+            params.stale_days,
+            params.clock,
+            params.now,
+            dict(params.stage_days),
+            dict(params.team_days),
+        )
+        if params.teams_off:
+            domain &= Domain("team_id", "not in", params.teams_off)
+        if params.user_id:
+            domain &= Domain("user_id", "=", params.user_id)
+        if params.team_id:
+            domain &= Domain("team_id", "=", params.team_id)
+        if params.lead_ids is not None:
+            domain &= Domain("id", "in", params.lead_ids)
+        if params.company_ids is not None:
+            domain &= Domain("company_id", "in", params.company_ids)
+        if exclude is not None:
+            domain &= Domain("id", "not in", exclude)
+        stale = self.search(domain, order="prorated_revenue desc, write_date, id")
+        if not params.daily_cap:
+            return stale
+        # The runs' own record of what they deferred.
+        deferred = {
+            lead.id
+            for [lead] in self.env["workflow.log.line"]
+            .sudo()
+            ._read_group(
+                [
+                    ("lead_id", "in", stale.ids),
+                    ("outcome", "=", "deferred"),
+                    ("log_id.dry_run", "=", False),
+                    (
+                        "log_id.date_start",
+                        ">=",
+                        params.now - timedelta(days=DEFERRED_PRIORITY_DAYS),
+                    ),
+                ],
+                ["lead_id"],
+            )
+        }
+        return stale.browse(sorted(stale.ids, key=lambda i: i not in deferred))
+
+    def _followup_decide(self, params, state):
+        """What a run does with each of these stale opportunities: one
+        decision per deal, the first of these that applies, in this order:
+
+        1. ``skipped_won``: won (a won stage, or marked won);
+        2. ``skipped_paused``: paused until today or later, whatever is open
+           on it;
+        3. ``skipped_pending``: an activity is open on it, anybody's: nothing
+           to book. ``escalated`` instead when it is its re-engagement,
+           ignored more than *Escalate after* working days past its deadline,
+           never escalated before, and someone may take the escalation (see
+           :meth:`_followup_escalations`);
+        4. ``skipped_unassigned``: nobody may take its re-engagement (see
+           :meth:`_followup_assignees`);
+        5. ``deferred``: its assignee got the daily cap in this run already,
+           and no manager chose it by hand;
+        6. ``scheduled`` (``preview`` in a dry run).
+
+        :param state: what the run learnt so far (:class:`RunState`): the
+            re-engagements booked per assignee, the calendars read
+        :return: ``{lead id: Decision}``, in the opportunities' order
+        """
+        in_self = Domain("id", "in", self.ids)
+        won_ids = set(self.search(in_self & self._followup_won_domain()).ids)
+        paused = self.search(in_self & self._followup_paused_domain(params.now))
+        pending_ids = self.env["mail.activity"]._followup_open_on(self)
+        decisions = {}
+        for lead in self:
+            if lead.id in won_ids:
+                decisions[lead.id] = Decision(
+                    "skipped_won", self.env._("Won: already closed.")
+                )
+            elif lead in paused:
+                decisions[lead.id] = Decision(
+                    "skipped_paused",
+                    self.env._(
+                        "Paused until %(date)s: %(reason)s",
+                        date=format_date(self.env, lead.followup_paused_until),
+                        reason=lead.followup_pause_reason or "—",
+                    ),
+                )
+            elif lead.id in pending_ids:
+                decisions[lead.id] = Decision(
+                    "skipped_pending", self.env._("Already has an open activity.")
+                )
+        pending = self.browse(
+            lead_id
+            for lead_id, decision in decisions.items()
+            if decision.outcome == "skipped_pending"
+        )
+        if pending and params.escalate_after_days and not params.dry_run:
+            decisions.update(pending._followup_escalations(params, state))
+        to_book = self.filtered(lambda lead: lead.id not in decisions)
+        assignees = to_book._followup_assignees(
+            self.env["res.users"].browse(params.default_user_id),
+            dict(params.assignees),
+        )
+        chosen = dict(params.assignees)
+        for lead in to_book:
+            assignee = assignees[lead.id]
+            if not assignee:
+                decisions[lead.id] = Decision(
+                    "skipped_unassigned",
+                    self.env._(
+                        "No one to assign it to: it has no active salesperson "
+                        "or team leader, and the settings name no default "
+                        "re-engagement user."
+                    ),
+                    assignee=assignee,
+                )
+            # What a manager ticked in the scheduling dialog is booked as
+            # shown there: the cap is for what nobody chose.
+            elif (
+                params.daily_cap
+                and lead.id not in chosen
+                and state.booked[assignee.id] >= params.daily_cap
+            ):
+                decisions[lead.id] = Decision(
+                    "deferred",
+                    self.env._(
+                        "Deferred: %(user)s already gets %(cap)s new "
+                        "re-engagements in this run (the daily cap); it comes "
+                        "first next time.",
+                        user=assignee.name,
+                        cap=params.daily_cap,
+                    ),
+                    assignee=assignee,
+                )
+            else:
+                state.booked[assignee.id] += 1
+                decisions[lead.id] = Decision(
+                    "preview" if params.dry_run else "scheduled", assignee=assignee
+                )
+        return {lead.id: decisions[lead.id] for lead in self}
+
+    def _followup_escalations(self, params, state):
+        """Rule 3 of :meth:`_followup_decide`, for these opportunities with an
+        open activity: ``{lead id: Decision}``, ``escalated`` (to whom, about
+        which re-engagement) where its re-engagement is to be escalated, else
+        ``skipped_pending``, with a warning when nobody may take it."""
+        open_followups = self.env["mail.activity"]._followup_open_followups(self)
+        escalated_ids = {
+            act.res_id for act in open_followups if act.is_followup_escalation
+        }
+        # One escalation per re-engagement, ever: one the leader dismissed
+        # (or completed) is not escalated again.
+        ignored = open_followups.filtered(
+            lambda act: (
+                not act.is_followup_escalation
+                and not act.followup_escalated
+                and act.res_id not in escalated_ids
+            )
+        )
+        last_days = {}
+        days = params.escalate_after_days
+        # Past the deadline in working days of its salesperson: the calendar
+        # its deadline was set with, read once a run whatever the deadlines.
+        for salesperson, acts in ignored.grouped("user_id").items():
+            deadlines = acts.mapped("date_deadline")
+            calendar = salesperson and state.calendar(
+                salesperson, min(deadlines), max(deadlines), days
+            )
+            for act in acts:
+                last_days[act.id] = (
+                    calendar.deadline(act.date_deadline, days)[0]
+                    if calendar
+                    else act.date_deadline + timedelta(days=days)
+                )
+        followups = {
+            act.res_id: act.sudo(False)
+            for act in ignored
+            if self.browse(act.res_id)._followup_today(params.now) > last_days[act.id]
+        }
+        overdue = self.browse(list(followups))
+        targets = overdue._followup_escalation_targets(
+            followups, self.env["res.users"].browse(params.default_user_id)
+        )
+        decisions = {}
+        for lead in overdue:
+            salesperson, leader = followups[lead.id].user_id, lead.team_id.user_id
+            target = targets[lead.id]
+            if target:
+                decisions[lead.id] = Decision(
+                    "escalated",
+                    assignee=target,
+                    followup=followups[lead.id],
+                    warning=self.env._(
+                        "The team leader is the salesperson: escalated to the "
+                        "default re-engagement user, %(user)s.",
+                        user=target.name,
+                    )
+                    if leader == salesperson
+                    else None,
+                )
+                continue
+            decisions[lead.id] = Decision(
+                "skipped_pending",
+                self.env._("Already has an open activity."),
+                warning=self.env._(
+                    "Re-engagement overdue, not escalated: the team leader is the "
+                    "salesperson and there is no other default re-engagement user."
+                )
+                if leader and leader == salesperson
+                else self.env._(
+                    "Re-engagement overdue, not escalated: nobody to escalate to (no "
+                    "team leader, no default re-engagement user)."
+                ),
+            )
+        return decisions
+
+    # ------------------------------------------------------------
+    # Who gets it
+    # ------------------------------------------------------------
+
+    def _followup_escalation_targets(self, followups, default_user):
+        """``{lead id: who gets the escalation of its ignored re-engagement}``:
+        the team leader, else the default re-engagement user; never the
+        salesperson whose re-engagement it is, nor one who may not open it. An
+        empty recordset where there is nobody.
+
+        :param followups: ``{lead id: the ignored re-engagement}``
+        """
+        Users = self.env["res.users"]
+        may_open = self._followup_may_open(self.team_id.user_id | default_user)
+        return {
+            lead.id: next(
+                (
+                    user
+                    for user in (lead.team_id.user_id, default_user)
+                    if user
+                    and lead.id in may_open[user.id]
+                    and user != followups[lead.id].user_id
+                ),
+                Users,
+            )
+            for lead in self
+        }
+
+    def _followup_activity_values(self, activity_type_id, deadline, draft, user):
+        """The values of the activity a run books on this opportunity (as
+        ``mail.activity.mixin.activity_schedule`` builds them): its summary and
+        note from ``draft``, for ``user``. Odoo's "assigned to you" email is
+        not sent (see the runner's summary email)."""
+        self.ensure_one()
+        return {
+            "res_model_id": self.env["ir.model"]._get_id(self._name),
+            "res_id": self.id,
+            "activity_type_id": activity_type_id,
+            "date_deadline": deadline,
+            "summary": draft["summary"],
+            "note": draft["note"],
+            "user_id": user.id,
+            "automated": True,
+        }
 
     def _followup_assignees(self, default_user, chosen=None):
         """``{lead id: who gets its re-engagement}``: the user a manager chose

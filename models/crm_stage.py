@@ -154,3 +154,11 @@ class CrmStage(models.Model):
         for stage_id, texts in cr.fetchall():
             self.browse(stage_id)._followup_template_from_text(texts)
         cr.execute("ALTER TABLE crm_stage DROP COLUMN followup_template")
+
+    @api.model
+    def _followup_days(self):
+        """``{stage id: days}`` of the stages with their own stale threshold."""
+        return {
+            stage.id: stage.followup_stale_days
+            for stage in self.search([("followup_stale_days", ">", 0)])
+        }

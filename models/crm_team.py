@@ -95,3 +95,36 @@ class CrmTeam(models.Model):
                     teams=", ".join(refused.mapped("display_name")),
                 )
             )
+
+    # ------------------------------------------------------------
+    # The team's own re-engagement rules
+    # ------------------------------------------------------------
+
+    @api.model
+    def _followup_days(self):
+        """``{team id: days}`` of the teams with their own stale threshold."""
+        return {
+            team.id: team.followup_stale_days
+            for team in self.with_context(active_test=False).search(
+                [("followup_stale_days", ">", 0)]
+            )
+        }
+
+    @api.model
+    def _followup_activity_types(self):
+        """``{team id: activity type id}`` of the teams with their own."""
+        return {
+            team.id: team.followup_activity_type_id.id
+            for team in self.with_context(active_test=False).search(
+                [("followup_activity_type_id", "!=", False)]
+            )
+        }
+
+    @api.model
+    def _followup_teams_off(self):
+        """Ids of the teams that switched the daily job off."""
+        return (
+            self.with_context(active_test=False)
+            .search([("followup_active", "=", False)])
+            .ids
+        )

@@ -4,6 +4,8 @@ A leaf module: it imports no model file, so that moving a method from one
 model file to another never makes a circle of imports.
 """
 
+import psycopg2
+
 from odoo.exceptions import UserError
 
 WORKFLOW_NAME = "opportunity_follow_up"
@@ -18,6 +20,8 @@ SALES_MANAGER_GROUP = "sales_team.group_sale_manager"
 CUSTOMER_TEMPLATE = "crm_opportunity_followup.mail_template_reengagement"
 ESCALATION_ACTIVITY_TYPE = "mail.mail_activity_data_todo"
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
+# How long a deferral by the daily cap puts an opportunity first in the queue.
+DEFERRED_PRIORITY_DAYS = 30
 
 # The integer settings: settings field -> (system parameter, default, minimum).
 # Stored as text by res.config.settings: Odoo deletes an integer parameter
@@ -64,6 +68,45 @@ REVIVAL_RESULTS = [
 # The results that count as a revival.
 REVIVED = ("won", "advanced", "worked")
 
+# What a run does with an opportunity, each declared once, in the order
+# crm.lead._followup_decide tries them: outcome -> (label, its count in run()'s
+# "counts", the run log's field for it, listed in the summary email).
+OUTCOMES = {
+    "skipped_won": ("Skipped: Won", "skipped_won", "skipped_won_count", False),
+    "skipped_paused": (
+        "Skipped: Paused",
+        "skipped_paused",
+        "skipped_paused_count",
+        False,
+    ),
+    "skipped_pending": (
+        "Skipped: Open Activity",
+        "skipped_pending",
+        "skipped_pending_count",
+        False,
+    ),
+    "escalated": ("Escalated", "escalated", "escalated_count", True),
+    "skipped_unassigned": (
+        "Skipped: No Assignee",
+        "skipped_unassigned",
+        "skipped_unassigned_count",
+        False,
+    ),
+    "deferred": ("Deferred: Daily Cap", "deferred", "deferred_count", False),
+    "scheduled": ("Scheduled", "scheduled", "scheduled_count", True),
+    "preview": ("Would Be Scheduled", "scheduled", "scheduled_count", False),
+    "error": ("Error", "errors", "error_count", False),
+}
+# The counts of a run: count -> the run log's field.
+COUNT_FIELDS = {
+    "stale": "stale_count",
+    "eligible": "eligible_count",
+    **{count: field for _label, count, field, _listed in OUTCOMES.values()},
+    "warnings": "warning_count",
+}
+# The outcomes the summary email lists, each apart.
+DIGEST_OUTCOMES = tuple(key for key, (*_, listed) in OUTCOMES.items() if listed)
+
 # What started a run, as stored on its log (and accepted by run()).
 TRIGGERS = [
     ("cron", "Scheduled Action"),
@@ -83,3 +126,11 @@ class FollowupParameterError(UserError):
     def __init__(self, message, parameter):
         super().__init__(message)
         self.parameter = parameter
+
+
+def error_text(exc):
+    """An error as a log line says it: the database's own message, else the
+    exception's."""
+    if isinstance(exc, psycopg2.Error):
+        return (exc.pgerror or str(exc)).strip()
+    return str(exc.args[0]) if getattr(exc, "args", None) else repr(exc)

@@ -1,4 +1,6 @@
-"""The parameters of one run, validated once by the runner's _prepare_params.
+"""The parameters of one run, validated once (:meth:`RunParams.from_call`),
+what a run learns chunk after chunk (:class:`RunState`), and what it decides
+for one opportunity (:class:`Decision`).
 
 A leaf module: it imports no model file.
 """
@@ -8,6 +10,32 @@ from collections import Counter
 from datetime import datetime
 
 from odoo import fields
+
+from .followup_const import (
+    SALES_MANAGER_GROUP,
+    STALE_DAYS_MAX,
+    STALE_DAYS_MIN,
+    TRIGGERS,
+    FollowupParameterError,
+)
+
+# The settings a run takes as they are (res.config.settings._followup_settings).
+SETTINGS_KEYS = (
+    "stale_days",
+    "deadline_days",
+    "overdue_threshold",
+    "activity_type_id",
+    "default_user_id",
+    "clock",
+    "send_digest",
+    "working_days",
+    "daily_cap",
+    "escalate_after_days",
+)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +88,131 @@ class RunParams:
     # Run-level warnings (an ignored filter, ...), added to the run's message.
     warnings: tuple[str, ...] = ()
 
+    @classmethod
+    def from_call(
+        cls,
+        env,
+        stale_days=None,
+        user_id=None,
+        team_id=None,
+        lead_ids=None,
+        trigger="manual",
+        dry_run=False,
+        assignees=(),
+    ):
+        """The parameters of a run called with these values (see
+        ``opportunity.followup.runner.run``), validated and completed from
+        the settings, for ``env``'s user.
+
+        :raise FollowupParameterError: a malformed value, named
+        """
+        if trigger not in dict(TRIGGERS):
+            raise FollowupParameterError(
+                env._(
+                    "trigger must be one of %(triggers)s; received %(value)r.",
+                    triggers=", ".join(dict(TRIGGERS)),
+                    value=trigger,
+                ),
+                "trigger",
+            )
+        settings = env["res.config.settings"]._followup_settings()
+        values = {key: settings[key] for key in SETTINGS_KEYS}
+        if stale_days is not None:
+            if not _is_int(stale_days) or not (
+                STALE_DAYS_MIN <= stale_days <= STALE_DAYS_MAX
+            ):
+                raise FollowupParameterError(
+                    env._(
+                        "stale_days must be a whole number from %(min)s to %(max)s; "
+                        "received %(value)r.",
+                        min=STALE_DAYS_MIN,
+                        max=STALE_DAYS_MAX,
+                        value=stale_days,
+                    ),
+                    "stale_days",
+                )
+            values.update(stale_days=stale_days, explicit_days=True)
+        else:
+            # Each stage, else each team, its own threshold, unless the run
+            # was given a number.
+            values["stage_days"] = tuple(
+                sorted(env["crm.stage"]._followup_days().items())
+            )
+            values["team_days"] = tuple(
+                sorted(env["crm.team"]._followup_days().items())
+            )
+        values["team_activity_types"] = tuple(
+            sorted(env["crm.team"]._followup_activity_types().items())
+        )
+        if trigger == "cron":
+            values["teams_off"] = tuple(env["crm.team"]._followup_teams_off())
+        # Escalating to the leader is the daily job's, and a sales manager's
+        # over a pipeline: a salesperson's own run, or a selection of deals,
+        # never escalates (it would be authored by the salesperson).
+        if not (
+            trigger == "cron"
+            or env.su
+            or (lead_ids is None and env.user.has_group(SALES_MANAGER_GROUP))
+        ):
+            values["escalate_after_days"] = 0
+        warnings = []
+        for key, model, record_id in (
+            ("user_id", "res.users", user_id),
+            ("team_id", "crm.team", team_id),
+        ):
+            if record_id in (None, False, 0):
+                continue
+            if not _is_int(record_id):
+                raise FollowupParameterError(
+                    env._(
+                        "%(parameter)s must be the id of a record (a whole number); "
+                        "received %(value)r.",
+                        parameter=key,
+                        value=record_id,
+                    ),
+                    key,
+                )
+            record = env[model].browse(record_id).exists()
+            if record and record.has_access("read"):
+                values[key] = record.id
+            else:
+                warnings.append(
+                    env._(
+                        "%(parameter)s %(value)s does not exist or is not visible to "
+                        "you: filter ignored, all eligible opportunities processed.",
+                        parameter=key,
+                        value=record_id,
+                    )
+                )
+        if lead_ids is not None:
+            if not isinstance(lead_ids, (list, tuple)) or not all(
+                map(_is_int, lead_ids)
+            ):
+                raise FollowupParameterError(
+                    env._(
+                        "lead_ids must be a list of opportunity ids; "
+                        "received %(value)r.",
+                        value=lead_ids,
+                    ),
+                    "lead_ids",
+                )
+            values["lead_ids"] = tuple(lead_ids)
+        if not isinstance(dry_run, bool):
+            raise FollowupParameterError(
+                env._(
+                    "dry_run must be true or false; received %(value)r.", value=dry_run
+                ),
+                "dry_run",
+            )
+        return cls(
+            trigger=trigger,
+            now=fields.Datetime.now(),
+            dry_run=dry_run,
+            warnings=tuple(warnings),
+            assignees=tuple(assignees),
+            **values,
+        )
+
     def to_json(self):
         values = dataclasses.asdict(self)
         values["now"] = fields.Datetime.to_string(self.now)
@@ -88,3 +241,30 @@ class RunState:
     # User id -> their working days (res.users._followup_calendar), read
     # once a run for every deadline of theirs, due or to escalate.
     calendars: dict = dataclasses.field(default_factory=dict)
+
+    def calendar(self, user, first, last, days):
+        """``user``'s working days for deadlines of ``days`` working days
+        from ``first`` to ``last`` (res.users._followup_calendar), read once a
+        run."""
+        calendar = self.calendars.get(user.id)
+        if calendar is None:
+            calendar = self.calendars[user.id] = user._followup_calendar(
+                first, last, days
+            )
+        return calendar.cover(first, last, days)
+
+
+@dataclasses.dataclass
+class Decision:
+    """What a run does with one opportunity (crm.lead._followup_decide)."""
+
+    # A key of followup_const.OUTCOMES.
+    outcome: str
+    # Why, for the log's readers; None for the outcomes that need no reason.
+    reason: str | None = None
+    # Who gets its activity: the re-engagement's assignee, or the one an
+    # escalation goes to (res.users).
+    assignee: object = None
+    warning: str | None = None
+    # The ignored re-engagement an escalation is about (mail.activity).
+    followup: object = None

@@ -1,9 +1,51 @@
+import contextvars
+import logging
 from collections import defaultdict
+
+import psycopg2.errors
 
 from odoo import api, fields, models
 
+from .followup_const import error_text
+
+_logger = logging.getLogger(__name__)
+
 # The kinds of activity the follow-up books, each at most once open per record.
 FOLLOWUP_FLAGS = ("is_followup", "is_followup_escalation")
+# Their unique indexes (below), as PostgreSQL names them.
+UNIQUE_INDEXES = (
+    "mail_activity_followup_open_unique",
+    "mail_activity_followup_escalation_open_unique",
+)
+
+# Set while a run inserts a batch of activities that a concurrent run may have
+# booked first (see _ConcurrentBookingFilter).
+_booking = contextvars.ContextVar("followup_booking", default=False)
+
+
+class _ConcurrentBookingFilter(logging.Filter):
+    """Keeps ``odoo.sql_db``'s "bad query" ERROR out of the log for the one
+    expected race: this thread's insert of a re-engagement (or escalation)
+    that a concurrent run booked a moment before, which a unique index refuses
+    and the run logs as skipped. Only in the thread doing it, only for those
+    indexes: every other error, and every other thread's, is logged as
+    usual."""
+
+    def filter(self, record):
+        if not _booking.get():
+            return True
+        error = record.args[-1] if isinstance(record.args, tuple) else None
+        return not (
+            isinstance(error, psycopg2.errors.UniqueViolation)
+            and error.diag.constraint_name in UNIQUE_INDEXES
+        )
+
+
+if not any(
+    isinstance(f, _ConcurrentBookingFilter)
+    for f in logging.getLogger("odoo.sql_db").filters
+):
+    logging.getLogger("odoo.sql_db").addFilter(_ConcurrentBookingFilter())
 
 
 class MailActivity(models.Model):
@@ -76,6 +118,92 @@ class MailActivity(models.Model):
                 # The email to the customer first, then the type's.
                 templates = customer_templates[activity.res_id] | templates
             activity.mail_template_ids = templates
+
+    # ------------------------------------------------------------
+    # What is open on opportunities, and booking
+    # ------------------------------------------------------------
+
+    @api.model
+    def _followup_open_on(self, leads):
+        """Ids of ``leads`` with an open activity, anybody's: colleagues'
+        activities the running user may not read count too (booking a second
+        one would double the work)."""
+        return {
+            res_id
+            for [res_id] in self.sudo()._read_group(
+                [("res_model", "=", leads._name), ("res_id", "in", leads.ids)],
+                ["res_id"],
+            )
+        }
+
+    @api.model
+    def _followup_open_followups(self, leads):
+        """The open re-engagements and escalations on ``leads``, readable or
+        not (sudo: the escalation rule weighs colleagues' ones)."""
+        return self.sudo().search_fetch(
+            [
+                ("res_model", "=", leads._name),
+                ("res_id", "in", leads.ids),
+                "|",
+                ("is_followup", "=", True),
+                ("is_followup_escalation", "=", True),
+            ],
+            [
+                "res_id",
+                "user_id",
+                "date_deadline",
+                "is_followup_escalation",
+                "followup_escalated",
+            ],
+        )
+
+    @api.model
+    def _followup_book(self, vals_list, line_vals, concurrent):
+        """Create a run's activities in one batch and note each on its log
+        line (``vals_list`` and ``line_vals`` go in pairs). If the batch
+        fails, one by one, so that a bad opportunity only spoils its own line.
+        One that a concurrent run booked first (the unique indexes refuse it)
+        gets ``concurrent`` on its line; any other error, the error."""
+        # The assignment e-mail of each activity is not sent: a run may book
+        # hundreds of them.
+        Activity = self.with_context(mail_activity_quick_update=True)
+        token = _booking.set(True)
+        try:
+            try:
+                with self.env.cr.savepoint():
+                    activities = Activity.create(vals_list)
+            except psycopg2.errors.TransactionRollbackError:
+                raise
+            except Exception:  # retried one by one below
+                activities = None
+            if activities is not None:
+                for line, activity in zip(line_vals, activities, strict=True):
+                    line["activity_ref"] = activity.id
+                return
+            for vals, line in zip(vals_list, line_vals, strict=True):
+                try:
+                    with self.env.cr.savepoint():
+                        line["activity_ref"] = Activity.create(vals).id
+                except psycopg2.errors.TransactionRollbackError:
+                    raise
+                except psycopg2.errors.UniqueViolation as exc:
+                    if exc.diag.constraint_name not in UNIQUE_INDEXES:
+                        line.update(outcome="error", reason=error_text(exc))
+                        continue
+                    # Another run booked it between our decision and our insert.
+                    _logger.info(
+                        "Opportunity %s was booked meanwhile by a concurrent run",
+                        vals["res_id"],
+                    )
+                    line.update(concurrent)
+                except Exception as exc:  # logged on its line
+                    line.update(outcome="error", reason=error_text(exc))
+        finally:
+            _booking.reset(token)
+
+    # ------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------
 
     def write(self, vals):
         if {"res_id", "res_model_id", "res_model", "active"} & vals.keys():

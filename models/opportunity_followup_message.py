@@ -38,14 +38,15 @@ class OpportunityFollowupMessage(models.AbstractModel):
     _description = "Re-engagement Brief"
 
     @api.model
-    def _draft(self, leads, params):
+    def _draft(self, leads, params, assignees):
         """A brief per opportunity, in its assignee's language: its name, the
         days since somebody last worked on it and how, its stage and what to
         aim for there, its value and closing date, the completed activities
-        (the last one with its feedback), whom to contact. The assignee is
-        ``crm.lead``'s choice; an empty one when there is nobody.
+        (the last one with its feedback), whom to contact.
 
-        :return: ``{lead id: {"assignee", "days", "summary", "note"}}``
+        :param assignees: ``{lead id: who gets it}``, as the run decided (an
+            empty recordset where there is nobody)
+        :return: ``{lead id: {"days", "summary", "note"}}``
         """
         history = self._completed_history(leads)
         last_messages = leads._followup_last_work_messages()
@@ -58,10 +59,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
         }
         stage_tones = self._stage_tones()
         last_work = leads._followup_last_work_dates(params.clock, last_messages)
-        default_user = self.env["res.users"].browse(params.default_user_id)
-        chosen = dict(params.assignees)
         dates, type_names = self._memos()
-        assignees = leads._followup_assignees(default_user, chosen)
         drafts = {}
         for lead in leads:
             assignee = assignees[lead.id]
@@ -85,7 +83,6 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 Markup("<li>%s</li>") % fact for fact in facts if fact
             )
             drafts[lead.id] = {
-                "assignee": assignee,
                 "days": days,
                 "summary": env._(
                     "Re-engage: %(name)s (stale %(days)s days)",
@@ -102,7 +99,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
         the message of that day, else an edit of the record."""
         env, lang = lead.env, lead.env.lang
         args = {"name": lead.name, "days": days, "date": dates[lang, day]}
-        if message and self._local_day(lead, message.date) == day:
+        if message and lead._followup_today(message.date) == day:
             author = message.author_id.name or message.email_from or ""
             if message.message_type == "email":
                 return env._(
@@ -144,11 +141,6 @@ class OpportunityFollowupMessage(models.AbstractModel):
             "“%(name)s”: no work for %(days)s days. Last update on %(date)s.",
             **args,
         )
-
-    @api.model
-    def _local_day(self, lead, moment):
-        """The day of a UTC moment where the opportunity's company is."""
-        return lead._followup_tz_today(lead.company_id or self.env.company, moment)
 
     @api.model
     def _stage_text(self, lead, stage_tones):

@@ -1,5 +1,4 @@
 import contextlib
-import contextvars
 import dataclasses
 import logging
 import time
@@ -10,87 +9,40 @@ import psycopg2.errors
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.fields import Domain
-from odoo.tools import format_date, split_every
+from odoo.tools import split_every
 
 from .followup_const import (
     ESCALATION_ACTIVITY_TYPE,
+    OUTCOMES,
     SALES_MANAGER_GROUP,
-    STALE_DAYS_MAX,
-    STALE_DAYS_MIN,
-    TRIGGERS,
-    FollowupParameterError,
+    error_text,
 )
 from .followup_params import RunParams, RunState
 
 _logger = logging.getLogger(__name__)
 
-UNIQUE_INDEX = "mail_activity_followup_open_unique"
-ESCALATION_UNIQUE_INDEX = "mail_activity_followup_escalation_open_unique"
-UNIQUE_INDEXES = (UNIQUE_INDEX, ESCALATION_UNIQUE_INDEX)
-DIGEST_TEMPLATE = "crm_opportunity_followup.mail_template_followup_digest"
 # Big enough for one INSERT per few hundred activities, small enough that a
 # crash loses little and memory stays flat on a 50k pipeline.
 CHUNK_SIZE = 500
-# How many new activities the digest e-mail lists; the log has them all.
-DIGEST_SIZE = 50
-# What the digest lists, each apart.
-DIGEST_OUTCOMES = ("scheduled", "escalated")
-OUTCOME_COUNTS = {
-    "scheduled": "scheduled",
-    "preview": "scheduled",
-    "skipped_won": "skipped_won",
-    "skipped_pending": "skipped_pending",
-    "skipped_unassigned": "skipped_unassigned",
-    "skipped_paused": "skipped_paused",
-    "deferred": "deferred",
-    "escalated": "escalated",
-    "error": "errors",
-}
-# How long a deferral puts an opportunity first in the queue.
-DEFERRED_PRIORITY_DAYS = 30
-
-# Set while the runner inserts a batch of activities that a concurrent run may
-# have booked first (see _ConcurrentBookingFilter).
-_booking = contextvars.ContextVar("followup_booking", default=False)
-
-
-class _ConcurrentBookingFilter(logging.Filter):
-    """Keeps ``odoo.sql_db``'s "bad query" ERROR out of the log for the one
-    expected race: this thread's insert of a re-engagement (or escalation)
-    that a concurrent run booked a moment before, which a unique index refuses
-    and the runner logs as skipped. Only in the thread doing it, only for those
-    indexes: every
-    other error, and every other thread's, is logged as usual."""
-
-    def filter(self, record):
-        if not _booking.get():
-            return True
-        error = record.args[-1] if isinstance(record.args, tuple) else None
-        return not (
-            isinstance(error, psycopg2.errors.UniqueViolation)
-            and error.diag.constraint_name in UNIQUE_INDEXES
-        )
-
-
-if not any(
-    isinstance(f, _ConcurrentBookingFilter)
-    for f in logging.getLogger("odoo.sql_db").filters
-):
-    logging.getLogger("odoo.sql_db").addFilter(_ConcurrentBookingFilter())
+# The outcomes of opportunities a re-engagement is drafted for: booked, or
+# held back past the decision (nobody to take it, the daily cap).
+DRAFTED = ("scheduled", "preview", "skipped_unassigned", "deferred")
 
 
 class OpportunityFollowupRunner(models.AbstractModel):
-    """The stale-opportunity follow-up workflow.
+    """The stale-opportunity re-engagement workflow: the conductor.
 
-    :meth:`run` validates the parameters once (:meth:`_prepare_params`),
-    checks who may run it, then works chunk by chunk through the workflow
-    document's steps, in this order: :meth:`_detect_stale`,
-    :meth:`_filter_eligible`, :meth:`_escalate_overdue`, :meth:`_draft_message`,
-    :meth:`_schedule_activity`, :meth:`_log_execution`. What "stale" means is
-    ``crm.lead``'s; the run's log keeps its own life cycle (``workflow.log``).
-    The runner never writes on ``crm.lead``: a write would bump ``write_date``
-    and reset the very clock it measures.
+    :meth:`run` takes the parameters (:meth:`RunParams.from_call`), checks who
+    may run it, then works chunk by chunk through the workflow document's
+    steps, in this order: :meth:`_detect_stale`, :meth:`_filter_eligible`
+    (``crm.lead._followup_decide``: one decision per deal),
+    :meth:`_escalate_overdue`, :meth:`_draft_message`,
+    :meth:`_schedule_activity`, :meth:`_log_execution`. The rules live on the
+    models they are about: what "stale" means and what a run does with a deal
+    on ``crm.lead``, booking under the unique indexes on ``mail.activity``,
+    the run's log and its summary emails on ``workflow.log``. The runner holds
+    the steps' order and the transactions. It never writes on ``crm.lead``:
+    a write would bump ``write_date`` and reset the very clock it measures.
     """
 
     _name = "opportunity.followup.runner"
@@ -130,20 +82,69 @@ class OpportunityFollowupRunner(models.AbstractModel):
         :raise AccessError: when the user may not run it on that scope.
         """
         return self._run(
-            self._prepare_params(
-                stale_days, user_id, team_id, lead_ids, trigger, dry_run
+            RunParams.from_call(
+                self.env,
+                stale_days=stale_days,
+                user_id=user_id,
+                team_id=team_id,
+                lead_ids=lead_ids,
+                trigger=trigger,
+                dry_run=dry_run,
+            )
+        )
+
+    @api.model
+    def plan(self, lead_ids):
+        """What a run on these opportunities would do, as the current user,
+        booking and logging nothing: the scheduling dialog's content.
+
+        :return: ``{"stale": the stale ones, "decisions": {lead id:
+            Decision}, "drafts": {lead id: draft}}``; drafts of those a
+            re-engagement would be drafted for
+        """
+        params = RunParams.from_call(
+            self.env, lead_ids=list(lead_ids), trigger="menu", dry_run=True
+        )
+        self._check_run_access(params)
+        stale = self._detect_stale(params)
+        decisions = self._filter_eligible(stale, params, RunState())
+        drafted = stale.filtered(lambda lead: decisions[lead.id].outcome in DRAFTED)
+        drafts = (
+            self._draft_message(
+                drafted, params, {i: decisions[i].assignee for i in drafted.ids}
+            )
+            if drafted
+            else {}
+        )
+        return {"stale": stale, "decisions": decisions, "drafts": drafts}
+
+    @api.model
+    def run_plan(self, assignees):
+        """Book a plan as a manager confirmed it (the scheduling dialog):
+        exactly these opportunities, each for the user chosen, past the
+        daily cap; a run of the current user, its log and rights as any.
+
+        :param assignees: ``{lead id: user id}``
+        :return: as :meth:`run`
+        """
+        return self._run(
+            RunParams.from_call(
+                self.env,
+                lead_ids=list(assignees),
+                trigger="menu",
+                assignees=tuple(assignees.items()),
             )
         )
 
     @api.model
     def _run(self, params):
         """Run with validated parameters (a :class:`RunParams`), as the
-        current user: what :meth:`run` and the scheduling wizard do."""
+        current user, in one transaction: a failure undoes all of it but its
+        log."""
         self._check_run_access(params)
         log = self.env["workflow.log"]._start(params)
         started = time.monotonic()
         try:
-            # One transaction: a failure undoes all of it but its log.
             with self.env.cr.savepoint():
                 self._process(log, params)
         except psycopg2.errors.TransactionRollbackError:
@@ -151,7 +152,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
             raise
         except Exception as exc:
             _logger.exception("Opportunity follow-up run %s failed", log.id)
-            log._fail(self._error_text(exc), time.monotonic() - started)
+            log._fail(error_text(exc), time.monotonic() - started)
         else:
             self._log_execution(log, time.monotonic() - started)
         return log._result()
@@ -194,7 +195,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     # Back to the last committed chunk: what failed is undone,
                     # the transaction is usable again to record the failure.
                     self.env.cr.rollback()
-                log._fail(self._error_text(exc), time.monotonic() - started)
+                log._fail(error_text(exc), time.monotonic() - started)
                 self._commit_progress(0)
                 continue
             if not finished:
@@ -258,7 +259,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 allowed_company_ids=company.ids
             )
             params = dataclasses.replace(
-                runner._prepare_params(None, None, None, None, "cron"),
+                RunParams.from_call(runner.env, trigger="cron"),
                 now=now,
                 # Opportunities without a company belong to the first
                 # company's run, so that they are considered exactly once.
@@ -273,143 +274,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
         return logs
 
     # ------------------------------------------------------------
-    # Parameters and access
+    # Access
     # ------------------------------------------------------------
-
-    @api.model
-    def _prepare_params(
-        self, stale_days, user_id, team_id, lead_ids, trigger, dry_run=False
-    ):
-        """Validate the parameters of a run and complete them from the settings.
-
-        :return: a :class:`RunParams`
-        """
-        if trigger not in dict(TRIGGERS):
-            raise FollowupParameterError(
-                self.env._(
-                    "trigger must be one of %(triggers)s; received %(value)r.",
-                    triggers=", ".join(dict(TRIGGERS)),
-                    value=trigger,
-                ),
-                "trigger",
-            )
-        settings = self.env["res.config.settings"]._followup_settings()
-        values = {
-            key: settings[key]
-            for key in (
-                "stale_days",
-                "deadline_days",
-                "overdue_threshold",
-                "activity_type_id",
-                "default_user_id",
-                "clock",
-                "send_digest",
-                "working_days",
-                "daily_cap",
-                "escalate_after_days",
-            )
-        }
-        warnings = []
-        if stale_days is not None:
-            if (
-                not isinstance(stale_days, int)
-                or isinstance(stale_days, bool)
-                or not STALE_DAYS_MIN <= stale_days <= STALE_DAYS_MAX
-            ):
-                raise FollowupParameterError(
-                    self.env._(
-                        "stale_days must be a whole number from %(min)s to %(max)s; "
-                        "received %(value)r.",
-                        min=STALE_DAYS_MIN,
-                        max=STALE_DAYS_MAX,
-                        value=stale_days,
-                    ),
-                    "stale_days",
-                )
-            values["stale_days"] = stale_days
-            values["explicit_days"] = True
-        else:
-            # Each stage its own threshold, unless the run was given a number.
-            # Each stage, else each team, its own threshold, unless the run
-            # was given a number.
-            values["stage_days"] = tuple(
-                sorted(self.env["crm.lead"]._followup_stage_days().items())
-            )
-            values["team_days"] = tuple(
-                sorted(self.env["crm.lead"]._followup_team_days().items())
-            )
-        values["team_activity_types"] = tuple(
-            (team.id, team.followup_activity_type_id.id)
-            for team in self.env["crm.team"]
-            .with_context(active_test=False)
-            .search([("followup_activity_type_id", "!=", False)])
-        )
-        if trigger == "cron":
-            values["teams_off"] = tuple(self.env["crm.lead"]._followup_teams_off())
-        # Escalating to the leader is the daily job's, and a sales manager's
-        # over a pipeline: a salesperson's own run, or a selection of deals,
-        # never escalates (it would be authored by the salesperson).
-        if not (
-            trigger == "cron"
-            or self.env.su
-            or (lead_ids is None and self.env.user.has_group(SALES_MANAGER_GROUP))
-        ):
-            values["escalate_after_days"] = 0
-        for key, model, record_id in (
-            ("user_id", "res.users", user_id),
-            ("team_id", "crm.team", team_id),
-        ):
-            if record_id in (None, False, 0):
-                continue
-            if not isinstance(record_id, int) or isinstance(record_id, bool):
-                raise FollowupParameterError(
-                    self.env._(
-                        "%(parameter)s must be the id of a record (a whole number); "
-                        "received %(value)r.",
-                        parameter=key,
-                        value=record_id,
-                    ),
-                    key,
-                )
-            record = self.env[model].browse(record_id).exists()
-            if record and record.has_access("read"):
-                values[key] = record.id
-            else:
-                warnings.append(
-                    self.env._(
-                        "%(parameter)s %(value)s does not exist or is not visible to "
-                        "you: filter ignored, all eligible opportunities processed.",
-                        parameter=key,
-                        value=record_id,
-                    )
-                )
-        if lead_ids is not None:
-            if not isinstance(lead_ids, (list, tuple)) or not all(
-                isinstance(i, int) and not isinstance(i, bool) for i in lead_ids
-            ):
-                raise FollowupParameterError(
-                    self.env._(
-                        "lead_ids must be a list of opportunity ids; "
-                        "received %(value)r.",
-                        value=lead_ids,
-                    ),
-                    "lead_ids",
-                )
-            values["lead_ids"] = tuple(lead_ids)
-        if not isinstance(dry_run, bool):
-            raise FollowupParameterError(
-                self.env._(
-                    "dry_run must be true or false; received %(value)r.", value=dry_run
-                ),
-                "dry_run",
-            )
-        return RunParams(
-            trigger=trigger,
-            now=fields.Datetime.now(),
-            dry_run=dry_run,
-            warnings=tuple(warnings),
-            **values,
-        )
 
     @api.model
     def _check_run_access(self, params):
@@ -454,21 +320,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
             log._add_counts({"stale": len(stale)})
         # The assignees' new re-engagements so far in this run, for the cap.
         state = RunState()
-        state.booked.update(
-            dict(
-                (user.id, count)
-                for user, count in self.env["workflow.log.line"]
-                .sudo()
-                ._read_group(
-                    [
-                        ("log_id", "=", log.id),
-                        ("outcome", "in", ("scheduled", "preview")),
-                    ],
-                    ["assignee_id"],
-                    ["__count"],
-                )
-            )
-        )
+        state.booked.update(log._booked_counts())
         remaining = len(stale)
         for lead_ids in split_every(self._chunk_size, stale.ids):
             self._process_chunk(log, params, lead_ids, state)
@@ -480,22 +332,45 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
     @api.model
     def _process_chunk(self, log, params, lead_ids, state):
-        """One chunk, in its own savepoint: eligibility decided in the chunk's
-        own transaction, so that work done by people while earlier chunks ran
+        """One chunk, in its own savepoint: decided in the chunk's own
+        transaction, so that work done by people while earlier chunks ran
         counts. ``state`` is what the run learnt in its earlier chunks (a
         :class:`RunState`)."""
         with self.env.cr.savepoint():
             leads = self.env["crm.lead"].browse(lead_ids)
-            eligible, lines = self._filter_eligible(leads, params)
-            if params.escalate_after_days and not params.dry_run:
-                self._escalate_overdue(lines, params, state)
-            if eligible:
-                drafts = self._draft_message(eligible, params)
-                lines += self._schedule_activity(eligible, drafts, params, state)
-            log._add_lines(lines)
-            counts = Counter(OUTCOME_COUNTS[vals["outcome"]] for vals in lines)
-            counts["eligible"] = len(eligible)
-            counts["warnings"] = sum(bool(vals.get("warning")) for vals in lines)
+            decisions = self._filter_eligible(leads, params, state)
+            lines = {
+                lead.id: {
+                    "lead_id": lead.id,
+                    # Each line belongs to its opportunity's company.
+                    "company_id": lead.company_id.id,
+                    "outcome": decisions[lead.id].outcome,
+                    "reason": decisions[lead.id].reason,
+                    "warning": decisions[lead.id].warning or False,
+                }
+                for lead in leads
+            }
+
+            def having(*outcomes):
+                return leads.filtered(
+                    lambda lead: decisions[lead.id].outcome in outcomes
+                )
+
+            if escalating := having("escalated"):
+                self._escalate_overdue(escalating, decisions, lines, params)
+            if drafted := having(*DRAFTED):
+                drafts = self._draft_message(
+                    drafted,
+                    params,
+                    {lead.id: decisions[lead.id].assignee for lead in drafted},
+                )
+                self._schedule_activity(
+                    drafted, decisions, drafts, lines, params, state
+                )
+            log._add_lines(list(lines.values()))
+            counts = Counter(OUTCOMES[vals["outcome"]][1] for vals in lines.values())
+            counts["eligible"] = len(drafted)
+            counts["warnings"] = sum(bool(vals["warning"]) for vals in lines.values())
             log._add_counts(counts)
         # Logged lines, and the leads they were drafted from, are not read
         # again: forgetting them keeps memory flat on a big pipeline.
@@ -514,260 +389,64 @@ class OpportunityFollowupRunner(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _detect_stale(self, params, log):
+    def _detect_stale(self, params, log=None):
         """Step 1: active opportunities nobody worked on since the cutoff,
-        within the run's scope (salesperson, team, selected records, company);
-        when the run resumes, those it has not considered yet."""
-        Lead = self.env["crm.lead"]
-        domain = Lead._followup_stale_domain(
-            params.stale_days,
-            params.clock,
-            params.now,
-            dict(params.stage_days),
-            dict(params.team_days),
+        within the run's scope, in priority order (``crm.lead``'s rules); when
+        the run resumes, those it has not considered yet."""
+        return self.env["crm.lead"]._followup_search_stale(
+            params, exclude=log._considered_leads() if log and log.stale_count else None
         )
-        if params.teams_off:
-            domain &= Domain("team_id", "not in", params.teams_off)
-        if params.user_id:
-            domain &= Domain("user_id", "=", params.user_id)
-        if params.team_id:
-            domain &= Domain("team_id", "=", params.team_id)
-        if params.lead_ids is not None:
-            domain &= Domain("id", "in", params.lead_ids)
-        if params.company_ids is not None:
-            domain &= Domain("company_id", "in", params.company_ids)
-        if log.stale_count:
-            # A resumed run: the opportunities it has not considered yet.
-            done = (
-                self.env["workflow.log.line"]
-                .sudo()
-                ._search([("log_id", "=", log.id), ("lead_id", "!=", False)])
-            )
-            domain &= Domain("id", "not in", done.subselect("lead_id"))
-        # Priority order, for the daily cap: prorated revenue first, then the
-        # longest quiet; those a cap deferred lately come before all others.
-        stale = Lead.search(domain, order="prorated_revenue desc, write_date, id")
-        if not params.daily_cap:
-            return stale
-        deferred = {
-            lead.id
-            for [lead] in self.env["workflow.log.line"]
-            .sudo()
-            ._read_group(
-                [
-                    ("lead_id", "in", stale.ids),
-                    ("outcome", "=", "deferred"),
-                    ("log_id.dry_run", "=", False),
-                    (
-                        "log_id.date_start",
-                        ">=",
-                        params.now - timedelta(days=DEFERRED_PRIORITY_DAYS),
-                    ),
-                ],
-                ["lead_id"],
-            )
-        }
-        return stale.browse(sorted(stale.ids, key=lambda i: i not in deferred))
 
     # ------------------------------------------------------------
-    # Step 2: filter
+    # Step 2: filter (the decision per deal) and escalate
     # ------------------------------------------------------------
 
     @api.model
-    def _filter_eligible(self, leads, params):
-        """Step 2: drop won opportunities, paused ones and those with an open
-        activity, in that order.
+    def _filter_eligible(self, leads, params, state):
+        """Step 2: what the run does with each stale opportunity (see
+        ``crm.lead._followup_decide``: won, paused, an open activity or its
+        escalation, nobody to take it, the daily cap, else scheduled).
 
-        :return: ``(eligible leads, log line values of the skipped ones)``
+        :return: ``{lead id: Decision}``
         """
-        # Every open activity counts, including colleagues' ones the running
-        # user may not read: booking a second one would double the work.
-        pending_ids = {
-            res_id
-            for [res_id] in self.env["mail.activity"]
-            .sudo()
-            ._read_group(
-                [("res_model", "=", "crm.lead"), ("res_id", "in", leads.ids)],
-                ["res_id"],
-            )
-        }
-        Lead = self.env["crm.lead"]
-        in_leads = Domain("id", "in", leads.ids)
-        won_ids = set(Lead.search(in_leads & Lead._followup_won_domain()).ids)
-        paused_ids = set(
-            Lead.search(in_leads & Lead._followup_paused_domain(params.now)).ids
-        )
-        reasons = {
-            "skipped_won": self.env._("Won: already closed."),
-            "skipped_pending": self.env._("Already has an open activity."),
-        }
-        eligible, skipped = Lead, []
-        for lead in leads:
-            # The order matters: a paused deal is paused whatever is open on
-            # it (its open re-engagement is not escalated).
-            outcome = (
-                "skipped_won"
-                if lead.id in won_ids
-                else "skipped_paused"
-                if lead.id in paused_ids
-                else "skipped_pending"
-                if lead.id in pending_ids
-                else None
-            )
-            if outcome:
-                skipped.append(
-                    {
-                        "lead_id": lead.id,
-                        # Each line belongs to its opportunity's company.
-                        "company_id": lead.company_id.id,
-                        "outcome": outcome,
-                        "reason": reasons.get(outcome)
-                        or self.env._(
-                            "Paused until %(date)s: %(reason)s",
-                            date=format_date(self.env, lead.followup_paused_until),
-                            reason=lead.followup_pause_reason or "—",
-                        ),
-                    }
-                )
-            else:
-                eligible |= lead
-        return eligible, skipped
-
-    # ------------------------------------------------------------
-    # Step 2b: escalate
-    # ------------------------------------------------------------
+        return leads._followup_decide(params, state)
 
     @api.model
-    def _escalate_overdue(self, lines, params, state):
-        """Step 2b: the skipped opportunities whose re-engagement is still open
-        more than ``params.escalate_after_days`` working days (of its
-        salesperson) past its deadline get one escalation activity for their
-        team leader, else the default re-engagement user. They are stale (step 1
-        found them): nobody worked on them since.
-
-        Updates ``lines`` (the skipped ones' log line values) in place: an
-        escalated opportunity's line becomes ``escalated``; one with nobody to
-        escalate to says so.
-        """
-        pending = {
-            vals["lead_id"]: vals
-            for vals in lines
-            if vals["outcome"] == "skipped_pending"
-        }
-        if not pending:
-            return
-        # Colleagues' activities count too, readable or not.
-        open_activities = (
-            self.env["mail.activity"]
-            .sudo()
-            .search_fetch(
-                [
-                    ("res_model", "=", "crm.lead"),
-                    ("res_id", "in", list(pending)),
-                    "|",
-                    ("is_followup", "=", True),
-                    ("is_followup_escalation", "=", True),
-                ],
-                [
-                    "res_id",
-                    "user_id",
-                    "date_deadline",
-                    "is_followup_escalation",
-                    "followup_escalated",
-                ],
-            )
-        )
-        escalated_ids = {
-            act.res_id for act in open_activities if act.is_followup_escalation
-        }
-        # One escalation per re-engagement, ever: one the leader dismissed
-        # (or completed) is not escalated again.
-        overdue = open_activities.filtered(
-            lambda act: (
-                not act.is_followup_escalation
-                and not act.followup_escalated
-                and act.res_id not in escalated_ids
-            )
-        )
-        Lead = self.env["crm.lead"]
-        last_days = self._escalation_days(overdue, params, state)
-        followups = {}
-        for followup in overdue:
-            lead = Lead.browse(followup.res_id)
-            if lead._followup_today(params.now) > last_days[followup.id]:
-                followups[lead.id] = followup.sudo(False)
-        if not followups:
-            return
-        leads = Lead.browse(list(followups))
-        default_user = self.env["res.users"].browse(params.default_user_id)
-        may_open = leads._followup_may_open(leads.team_id.user_id | default_user)
-        targets = {}
-        for lead in leads:
-            salesperson, leader = followups[lead.id].user_id, lead.team_id.user_id
-            line = pending[lead.id]
-            target = next(
-                (
-                    user
-                    for user in (leader, default_user)
-                    if user and lead.id in may_open[user.id] and user != salesperson
-                ),
-                None,
-            )
-            if target and leader == salesperson:
-                line["warning"] = self.env._(
-                    "The team leader is the salesperson: escalated to the default "
-                    "re-engagement user, %(user)s.",
-                    user=target.name,
-                )
-            if target:
-                targets[lead.id] = target
-                continue
-            line["warning"] = (
-                self.env._(
-                    "Re-engagement overdue, not escalated: the team leader is the "
-                    "salesperson and there is no other default re-engagement user."
-                )
-                if leader and leader == salesperson
-                else self.env._(
-                    "Re-engagement overdue, not escalated: nobody to escalate to (no "
-                    "team leader, no default re-engagement user)."
-                )
-            )
-        if not targets:
-            return
-        escalating = leads.browse(list(targets))
+    def _escalate_overdue(self, leads, decisions, lines, params):
+        """Step 2b: one escalation activity for each of ``leads`` (decided
+        ``escalated``), for the one the decision names, due today; its
+        re-engagement is marked, never to be escalated again. Completes their
+        ``lines`` (log line values by lead id)."""
+        followups = {lead.id: decisions[lead.id].followup for lead in leads}
+        targets = {lead.id: decisions[lead.id].assignee for lead in leads}
         drafts = self.env["opportunity.followup.message"]._draft_escalation(
-            escalating, followups, targets, params
+            leads, followups, targets, params
         )
         activity_type = self.env.ref(
             ESCALATION_ACTIVITY_TYPE, raise_if_not_found=False
         ) or self.env["mail.activity.type"].browse(params.activity_type_id)
-        model_id = self.env["ir.model"]._get_id("crm.lead")
         vals_list, line_vals = [], []
-        for lead in escalating:
-            draft, line = drafts[lead.id], pending[lead.id]
+        for lead in leads:
+            draft, line = drafts[lead.id], lines[lead.id]
             vals_list.append(
                 {
-                    "res_model_id": model_id,
-                    "res_id": lead.id,
-                    "activity_type_id": activity_type.id,
-                    "date_deadline": lead._followup_today(params.now),
-                    "summary": draft["summary"],
-                    "note": draft["note"],
-                    "user_id": targets[lead.id].id,
-                    "automated": True,
+                    **lead._followup_activity_values(
+                        activity_type.id,
+                        lead._followup_today(params.now),
+                        draft,
+                        targets[lead.id],
+                    ),
                     "is_followup_escalation": True,
                 }
             )
             line.update(
-                outcome="escalated",
                 assignee_id=targets[lead.id].id,
                 days_stale=draft["days"],
                 note=draft["note"],
                 reason=draft["reason"],
             )
             line_vals.append(line)
-        self._create_activities(
+        self.env["mail.activity"]._followup_book(
             vals_list,
             line_vals,
             concurrent={
@@ -789,244 +468,100 @@ class OpportunityFollowupRunner(models.AbstractModel):
         # manager running it may not edit; it is never escalated again.
         escalated.sudo().followup_escalated = True
 
-    @api.model
-    def _escalation_days(self, followups, params, state):
-        """``{re-engagement id: the last day it may stay open}``: its deadline
-        plus ``params.escalate_after_days`` working days of its salesperson
-        (the calendar its deadline was set with), each salesperson's working
-        days read once a run, whatever the deadlines."""
-        days = params.escalate_after_days
-        last_days = {}
-        for salesperson, acts in followups.grouped("user_id").items():
-            if not salesperson:
-                for act in acts:
-                    last_days[act.id] = act.date_deadline + timedelta(days=days)
-                continue
-            deadlines = acts.mapped("date_deadline")
-            calendar = self._calendar(
-                salesperson, min(deadlines), max(deadlines), days, state
-            )
-            for act in acts:
-                last_days[act.id] = calendar.deadline(act.date_deadline, days)[0]
-        return last_days
-
-    @api.model
-    def _calendar(self, user, first, last, days, state):
-        """The user's working days for deadlines of ``days`` working days from
-        ``first`` to ``last``, read once a run (kept in ``state``)."""
-        calendar = state.calendars.get(user.id)
-        if calendar is None:
-            calendar = state.calendars[user.id] = user._followup_calendar(
-                first, last, days
-            )
-        return calendar.cover(first, last, days)
-
     # ------------------------------------------------------------
     # Step 3: draft
     # ------------------------------------------------------------
 
     @api.model
-    def _draft_message(self, leads, params):
+    def _draft_message(self, leads, params, assignees):
         """Step 3: a personal message per opportunity, in its assignee's
         language (see ``opportunity.followup.message``).
 
-        :return: ``{lead id: {"assignee", "days", "summary", "note", "warning"}}``
+        :param assignees: ``{lead id: who gets it}`` (the decision's)
+        :return: ``{lead id: {"days", "summary", "note"}}``
         """
-        return self.env["opportunity.followup.message"]._draft(leads, params)
+        return self.env["opportunity.followup.message"]._draft(leads, params, assignees)
 
     # ------------------------------------------------------------
     # Step 4: schedule
     # ------------------------------------------------------------
 
     @api.model
-    def _schedule_activity(self, leads, drafts, params, state=None):
-        """Step 4: one activity per opportunity, created in one batch; if the
-        batch fails, one by one so that a bad opportunity only spoils itself.
-        Due in working days of the assignee (or calendar days, per the
-        settings); past the daily cap of an assignee (``state.booked`` counts
-        theirs in this run), deferred.
-
-        :return: the log line values, one per opportunity
-        """
-        state = RunState() if state is None else state
-        booked = state.booked
-        assignees = self.env["res.users"].union(
-            *(draft["assignee"] for draft in drafts.values())
-        )
-        overloaded = self._overloaded_assignees(set(assignees.ids), params)
-        model_id = self.env["ir.model"]._get_id("crm.lead")
+    def _schedule_activity(self, leads, decisions, drafts, lines, params, state):
+        """Step 4: one activity per opportunity decided ``scheduled``, of its
+        team's type (else the settings'), due in ``deadline_days`` working
+        days of its assignee (or calendar days, per the settings), created in
+        one batch (``mail.activity._followup_book``). Completes the ``lines``
+        of ``leads`` (log line values by lead id): what the effectiveness
+        report reads, and the deferred and unassigned ones' days."""
         team_types = dict(params.team_activity_types)
-        # vals_list and line_vals go in pairs; unassigned_lines (nobody to
-        # assign it to, or deferred) have no activity.
-        vals_list, line_vals, unassigned_lines = [], [], []
-        outcome = "preview" if params.dry_run else "scheduled"
         stage_templates = leads._followup_stage_templates()
-        chosen = dict(params.assignees)
+        scheduled = leads.filtered(
+            lambda lead: decisions[lead.id].outcome in ("scheduled", "preview")
+        )
+        assignees = self.env["res.users"].union(
+            *(decisions[lead.id].assignee for lead in scheduled)
+        )
+        overloaded = assignees._followup_overdue_counts(
+            self.env.company._followup_today(params.now), params.overdue_threshold
+        )
+        vals_list, line_vals = [], []
         for lead in leads:
-            draft = drafts[lead.id]
+            decision, draft, line = decisions[lead.id], drafts[lead.id], lines[lead.id]
             # The team's own type, else the settings': booked and reported.
             activity_type_id = team_types.get(lead.team_id.id, params.activity_type_id)
-            line = {
-                "lead_id": lead.id,
-                "company_id": lead.company_id.id,
-                "days_stale": draft["days"],
+            line.update(
+                days_stale=draft["days"],
                 # What it was then, for the effectiveness report.
-                "stage_id": lead.stage_id.id,
-                "team_id": lead.team_id.id,
-                "activity_type_id": activity_type_id,
-                "wording_template_id": stage_templates[lead.id].id,
-            }
-            if not draft["assignee"]:
-                unassigned_lines.append(
-                    {
-                        **line,
-                        "outcome": "skipped_unassigned",
-                        "reason": self.env._(
-                            "No one to assign it to: it has no active salesperson "
-                            "or team leader, and the settings name no default "
-                            "re-engagement user."
-                        ),
-                    }
-                )
+                stage_id=lead.stage_id.id,
+                team_id=lead.team_id.id,
+                activity_type_id=activity_type_id,
+                wording_template_id=stage_templates[lead.id].id,
+            )
+            if decision.outcome == "skipped_unassigned":
                 continue
-            assignee = draft["assignee"]
-            line["prorated_revenue"] = lead.prorated_revenue
-            # What a manager ticked in the scheduling dialog is booked as
-            # shown there: the cap is for what nobody chose.
-            if (
-                params.daily_cap
-                and lead.id not in chosen
-                and booked[assignee.id] >= params.daily_cap
-            ):
-                unassigned_lines.append(
-                    {
-                        **line,
-                        "outcome": "deferred",
-                        "assignee_id": assignee.id,
-                        "reason": self.env._(
-                            "Deferred: %(user)s already gets %(cap)s new "
-                            "re-engagements in this run (the daily cap); it comes "
-                            "first next time.",
-                            user=assignee.name,
-                            cap=params.daily_cap,
-                        ),
-                    }
-                )
+            assignee = decision.assignee
+            line.update(assignee_id=assignee.id, prorated_revenue=lead.prorated_revenue)
+            if decision.outcome == "deferred":
                 continue
-            booked[assignee.id] += 1
             today = lead._followup_today(params.now)
-            if not params.working_days:
-                deadline, away = today + timedelta(days=params.deadline_days), None
-            else:
-                deadline, away = self._calendar(
-                    assignee, today, today, params.deadline_days, state
+            if params.working_days:
+                deadline, away = state.calendar(
+                    assignee, today, today, params.deadline_days
                 ).deadline(today, params.deadline_days)
+            else:
+                deadline, away = today + timedelta(days=params.deadline_days), None
             warnings = [away] if away else []
-            if draft["assignee"].id in overloaded:
+            if assignee.id in overloaded:
                 warnings.append(
                     self.env._(
                         "%(user)s already has %(count)s overdue activities.",
-                        user=draft["assignee"].name,
-                        count=overloaded[draft["assignee"].id],
+                        user=assignee.name,
+                        count=overloaded[assignee.id],
                     )
                 )
+            line.update(note=draft["note"], warning=" ".join(warnings) or False)
             vals_list.append(
                 {
-                    "res_model_id": model_id,
-                    "res_id": lead.id,
-                    "activity_type_id": activity_type_id,
-                    "date_deadline": deadline,
-                    "summary": draft["summary"],
-                    "note": draft["note"],
-                    "user_id": draft["assignee"].id,
-                    "automated": True,
+                    **lead._followup_activity_values(
+                        activity_type_id, deadline, draft, assignee
+                    ),
                     "is_followup": True,
                 }
             )
-            line_vals.append(
-                {
-                    **line,
-                    "outcome": outcome,
-                    "assignee_id": draft["assignee"].id,
-                    "note": draft["note"],
-                    "warning": " ".join(warnings) or False,
-                }
-            )
+            line_vals.append(line)
         if not params.dry_run and vals_list:
-            self._create_activities(vals_list, line_vals)
-        return line_vals + unassigned_lines
-
-    @api.model
-    def _create_activities(self, vals_list, line_vals, concurrent=None):
-        """Create the activities and note them on their lines (pairs).
-
-        :param concurrent: the line's values when a concurrent run booked the
-            same opportunity first (default: skipped, scheduled meanwhile).
-        """
-        if concurrent is None:
-            concurrent = {
-                "outcome": "skipped_pending",
-                "reason": self.env._("Scheduled meanwhile by a concurrent run."),
-                "note": False,
-                "assignee_id": False,
-                "warning": False,
-            }
-        # The assignment e-mail of each activity is not sent: a run may book
-        # hundreds of them.
-        Activity = self.env["mail.activity"].with_context(
-            mail_activity_quick_update=True
-        )
-        token = _booking.set(True)
-        try:
-            try:
-                with self.env.cr.savepoint():
-                    activities = Activity.create(vals_list)
-            except psycopg2.errors.TransactionRollbackError:
-                raise
-            except Exception:  # retried one by one below
-                activities = None
-            if activities is not None:
-                for line, activity in zip(line_vals, activities, strict=True):
-                    line["activity_ref"] = activity.id
-                return
-            for vals, line in zip(vals_list, line_vals, strict=True):
-                try:
-                    with self.env.cr.savepoint():
-                        line["activity_ref"] = Activity.create(vals).id
-                except psycopg2.errors.TransactionRollbackError:
-                    raise
-                except psycopg2.errors.UniqueViolation as exc:
-                    if exc.diag.constraint_name not in UNIQUE_INDEXES:
-                        line.update(outcome="error", reason=self._error_text(exc))
-                        continue
-                    # Another run booked it between our filter and our insert.
-                    _logger.info(
-                        "Opportunity %s was booked meanwhile by a concurrent run",
-                        vals["res_id"],
-                    )
-                    line.update(concurrent)
-                except Exception as exc:  # logged on its line
-                    line.update(outcome="error", reason=self._error_text(exc))
-        finally:
-            _booking.reset(token)
-
-    @api.model
-    def _overloaded_assignees(self, user_ids, params):
-        """``{user id: overdue count}`` of the users over the warning threshold."""
-        today = self.env["crm.lead"]._followup_tz_today(self.env.company, params.now)
-        # Colleagues' activities count too, readable or not.
-        groups = (
-            self.env["mail.activity"]
-            .sudo()
-            ._read_group(
-                [("user_id", "in", list(user_ids)), ("date_deadline", "<", today)],
-                ["user_id"],
-                ["__count"],
+            self.env["mail.activity"]._followup_book(
+                vals_list,
+                line_vals,
+                concurrent={
+                    "outcome": "skipped_pending",
+                    "reason": self.env._("Scheduled meanwhile by a concurrent run."),
+                    "note": False,
+                    "assignee_id": False,
+                    "warning": False,
+                },
             )
-        )
-        return {
-            user.id: count for user, count in groups if count > params.overdue_threshold
-        }
 
     # ------------------------------------------------------------
     # Step 5: log
@@ -1035,7 +570,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
     @api.model
     def _log_execution(self, log, duration):
         """Step 5: close the run's ``workflow_log`` row, once every chunk is
-        done, and send the digest e-mails."""
+        done, and send the summary emails."""
         params = log._params()
         warning = None
         if (
@@ -1045,111 +580,13 @@ class OpportunityFollowupRunner(models.AbstractModel):
         ):
             try:
                 with self.env.cr.savepoint():
-                    self._send_digests(log)
+                    log._send_digests()
             except psycopg2.errors.TransactionRollbackError:
                 raise
             except Exception as exc:  # the run itself succeeded
                 _logger.exception("Follow-up digest of run %s failed", log.id)
                 warning = self.env._(
                     "The digest e-mails could not be sent: %(error)s",
-                    error=self._error_text(exc),
+                    error=error_text(exc),
                 )
         log._close(duration, warning)
-
-    @api.model
-    def _send_digests(self, log):
-        """One e-mail per salesperson listing their new activities, in their
-        language, instead of Odoo's one "assigned to you" e-mail per activity;
-        the escalations a team leader gets are listed apart."""
-        template = self.env.ref(DIGEST_TEMPLATE, raise_if_not_found=False)
-        if not template:
-            return
-        # The log is the runner's own record (see workflow.log._start).
-        Line = self.env["workflow.log.line"].sudo()
-        counts = {
-            (assignee, outcome): count
-            for assignee, outcome, count in Line._read_group(
-                [("log_id", "=", log.id), ("outcome", "in", DIGEST_OUTCOMES)],
-                ["assignee_id", "outcome"],
-                ["__count"],
-            )
-        }
-        for assignee in {assignee for assignee, _outcome in counts}:
-            if not assignee.partner_id.email:
-                continue
-            if log.trigger != "cron" and assignee == log.user_id:
-                continue  # who ran it by hand has just seen the outcome
-            # A long list belongs in the app, not in an email.
-            # The most valuable first.
-            lines = {
-                outcome: Line.search(
-                    [
-                        ("log_id", "=", log.id),
-                        ("outcome", "=", outcome),
-                        ("assignee_id", "=", assignee.id),
-                    ],
-                    order="prorated_revenue desc, days_stale desc, id",
-                    limit=DIGEST_SIZE,
-                )
-                if counts.get((assignee, outcome))
-                else Line
-                for outcome in DIGEST_OUTCOMES
-            }
-            count = counts.get((assignee, "scheduled"), 0)
-            escalation_count = counts.get((assignee, "escalated"), 0)
-            template.with_context(
-                followup_subject=self._digest_subject(
-                    assignee, count, escalation_count, lines["scheduled"]
-                ),
-                followup_count=count,
-                followup_lines=lines["scheduled"],
-                followup_more=count - len(lines["scheduled"]),
-                followup_escalation_count=escalation_count,
-                followup_escalations=lines["escalated"],
-                followup_escalations_more=escalation_count - len(lines["escalated"]),
-                followup_log=log,
-            ).send_mail(assignee.id, email_layout_xmlid="mail.mail_notification_light")
-
-    @api.model
-    def _digest_subject(self, assignee, count, escalation_count, lines):
-        """The summary email's subject, in the assignee's language, singular
-        and plural right, with the day the re-engagements are due."""
-        env = self.with_context(lang=assignee.lang or self.env.lang).env
-        deadlines = [
-            deadline
-            for deadline in lines.activity_id.mapped("date_deadline")
-            if deadline
-        ]
-        due = format_date(env, min(deadlines)) if deadlines else None
-        parts = []
-        if count == 1:
-            parts.append(
-                env._("1 stale opportunity to re-engage by %(date)s", date=due)
-                if due
-                else env._("1 stale opportunity to re-engage")
-            )
-        elif count:
-            parts.append(
-                env._(
-                    "%(count)s stale opportunities to re-engage by %(date)s",
-                    count=count,
-                    date=due,
-                )
-                if due
-                else env._("%(count)s stale opportunities to re-engage", count=count)
-            )
-        if escalation_count == 1:
-            parts.append(env._("1 re-engagement escalated to you"))
-        elif escalation_count:
-            parts.append(
-                env._(
-                    "%(count)s re-engagements escalated to you", count=escalation_count
-                )
-            )
-        return ", ".join(parts)
-
-    @api.model
-    def _error_text(self, exc):
-        if isinstance(exc, psycopg2.Error):
-            return (exc.pgerror or str(exc)).strip()
-        return str(exc.args[0]) if getattr(exc, "args", None) else repr(exc)

@@ -1,3 +1,5 @@
+import pytz
+
 from odoo import api, fields, models
 
 
@@ -14,6 +16,17 @@ class ResCompany(models.Model):
         help="Every day, find this company's stale opportunities and schedule a "
         "re-engagement activity for their salesperson.",
     )
+
+    def _followup_tz(self):
+        """The timezone the company's days are counted in."""
+        self.ensure_one()
+        return pytz.timezone(
+            self.resource_calendar_id.tz or self.partner_id.tz or "UTC"
+        )
+
+    def _followup_today(self, now):
+        """The day it is at ``now`` (naive UTC) where the company is."""
+        return pytz.utc.localize(now).astimezone(self._followup_tz()).date()
 
     @api.model
     def _followup_migrate_switch(self):

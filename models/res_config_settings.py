@@ -263,7 +263,7 @@ class ResConfigSettings(models.TransientModel):
     def _followup_next_morning(self, now):
         """The next FOLLOWUP_RUN_HOUR o'clock where the company is (naive
         UTC): a run before the working day starts."""
-        tz = self.env["crm.lead"]._followup_tz(self.company_id)
+        tz = self.company_id._followup_tz()
         local = pytz.utc.localize(now).astimezone(tz)
         morning = tz.localize(datetime.combine(local.date(), time(FOLLOWUP_RUN_HOUR)))
         if morning <= local:

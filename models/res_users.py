@@ -25,6 +25,21 @@ class ResUsers(models.Model):
         self.ensure_one()
         return self._followup_calendar(today, today, days).deadline(today, days)
 
+    def _followup_overdue_counts(self, today, threshold):
+        """``{user id: overdue activities}`` of these users with more than
+        ``threshold`` activities overdue on ``today``."""
+        # Colleagues' activities count too, readable or not.
+        groups = (
+            self.env["mail.activity"]
+            .sudo()
+            ._read_group(
+                [("user_id", "in", self.ids), ("date_deadline", "<", today)],
+                ["user_id"],
+                ["__count"],
+            )
+        )
+        return {user.id: count for user, count in groups if count > threshold}
+
     def _followup_calendar(self, first, last, days):
         """This user's working days, read once for every deadline of
         ``days`` working days counted from a day between ``first`` and

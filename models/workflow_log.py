@@ -2,29 +2,24 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import format_datetime
+from odoo.tools import format_date, format_datetime
 
-from .followup_const import LOG_ACTION, TRIGGERS, WORKFLOW_NAME
+from .followup_const import (
+    COUNT_FIELDS,
+    DIGEST_OUTCOMES,
+    LOG_ACTION,
+    TRIGGERS,
+    WORKFLOW_NAME,
+)
 from .followup_params import RunParams
 
 PURGE_BATCH = 1000
 # Lines deleted per transaction by the purge: a log of a big pipeline holds
 # tens of thousands of them.
 PURGE_LINE_BATCH = 10000
-# The counts of a run: result key -> log field.
-COUNT_FIELDS = {
-    "stale": "stale_count",
-    "eligible": "eligible_count",
-    "scheduled": "scheduled_count",
-    "skipped_won": "skipped_won_count",
-    "skipped_pending": "skipped_pending_count",
-    "skipped_unassigned": "skipped_unassigned_count",
-    "skipped_paused": "skipped_paused_count",
-    "deferred": "deferred_count",
-    "escalated": "escalated_count",
-    "errors": "error_count",
-    "warnings": "warning_count",
-}
+DIGEST_TEMPLATE = "crm_opportunity_followup.mail_template_followup_digest"
+# How many new activities the summary email lists; the log has them all.
+DIGEST_SIZE = 50
 
 
 class WorkflowLog(models.Model):
@@ -387,6 +382,32 @@ class WorkflowLog(models.Model):
             ]
         )
 
+    def _booked_counts(self):
+        """``{assignee id: re-engagements}`` this run booked (or would, in a
+        preview) so far: a resumed run's daily cap counts them."""
+        self.ensure_one()
+        return {
+            user.id: count
+            for user, count in self.env["workflow.log.line"]
+            .sudo()
+            ._read_group(
+                [("log_id", "=", self.id), ("outcome", "in", ("scheduled", "preview"))],
+                ["assignee_id"],
+                ["__count"],
+            )
+        }
+
+    def _considered_leads(self):
+        """The opportunities this run has a line for (a query): a resumed run
+        leaves them out."""
+        self.ensure_one()
+        return (
+            self.env["workflow.log.line"]
+            .sudo()
+            ._search([("log_id", "=", self.id), ("lead_id", "!=", False)])
+            .subselect("lead_id")
+        )
+
     def _add_counts(self, counts):
         """Add a chunk's counts (``{result key: number}``) to the run's."""
         self.ensure_one()
@@ -569,6 +590,102 @@ class WorkflowLog(models.Model):
                 )
         parts += self._params().warnings
         return " ".join(parts)
+
+    # ------------------------------------------------------------
+    # Summary emails
+    # ------------------------------------------------------------
+
+    def _send_digests(self):
+        """One e-mail per salesperson listing their new activities, in their
+        language, instead of Odoo's one "assigned to you" e-mail per activity;
+        the escalations a team leader gets are listed apart."""
+        self.ensure_one()
+        template = self.env.ref(DIGEST_TEMPLATE, raise_if_not_found=False)
+        if not template:
+            return
+        # The log is the runner's own record (see _start).
+        Line = self.env["workflow.log.line"].sudo()
+        counts = {
+            (assignee, outcome): count
+            for assignee, outcome, count in Line._read_group(
+                [("log_id", "=", self.id), ("outcome", "in", DIGEST_OUTCOMES)],
+                ["assignee_id", "outcome"],
+                ["__count"],
+            )
+        }
+        for assignee in {assignee for assignee, _outcome in counts}:
+            if not assignee.partner_id.email:
+                continue
+            if self.trigger != "cron" and assignee == self.user_id:
+                continue  # who ran it by hand has just seen the outcome
+            # A long list belongs in the app, not in an email; the most
+            # valuable first.
+            lines = {
+                outcome: Line.search(
+                    [
+                        ("log_id", "=", self.id),
+                        ("outcome", "=", outcome),
+                        ("assignee_id", "=", assignee.id),
+                    ],
+                    order="prorated_revenue desc, days_stale desc, id",
+                    limit=DIGEST_SIZE,
+                )
+                if counts.get((assignee, outcome))
+                else Line
+                for outcome in DIGEST_OUTCOMES
+            }
+            count = counts.get((assignee, "scheduled"), 0)
+            escalation_count = counts.get((assignee, "escalated"), 0)
+            template.with_context(
+                followup_subject=self._digest_subject(
+                    assignee, count, escalation_count, lines["scheduled"]
+                ),
+                followup_count=count,
+                followup_lines=lines["scheduled"],
+                followup_more=count - len(lines["scheduled"]),
+                followup_escalation_count=escalation_count,
+                followup_escalations=lines["escalated"],
+                followup_escalations_more=escalation_count - len(lines["escalated"]),
+                followup_log=self,
+            ).send_mail(assignee.id, email_layout_xmlid="mail.mail_notification_light")
+
+    @api.model
+    def _digest_subject(self, assignee, count, escalation_count, lines):
+        """The summary email's subject, in the assignee's language, singular
+        and plural right, with the day the re-engagements are due."""
+        env = self.with_context(lang=assignee.lang or self.env.lang).env
+        deadlines = [
+            deadline
+            for deadline in lines.activity_id.mapped("date_deadline")
+            if deadline
+        ]
+        due = format_date(env, min(deadlines)) if deadlines else None
+        parts = []
+        if count == 1:
+            parts.append(
+                env._("1 stale opportunity to re-engage by %(date)s", date=due)
+                if due
+                else env._("1 stale opportunity to re-engage")
+            )
+        elif count:
+            parts.append(
+                env._(
+                    "%(count)s stale opportunities to re-engage by %(date)s",
+                    count=count,
+                    date=due,
+                )
+                if due
+                else env._("%(count)s stale opportunities to re-engage", count=count)
+            )
+        if escalation_count == 1:
+            parts.append(env._("1 re-engagement escalated to you"))
+        elif escalation_count:
+            parts.append(
+                env._(
+                    "%(count)s re-engagements escalated to you", count=escalation_count
+                )
+            )
+        return ", ".join(parts)
 
     # ------------------------------------------------------------
     # Housekeeping

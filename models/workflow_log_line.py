@@ -4,7 +4,7 @@ from datetime import datetime, time, timedelta
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.tools import SQL
 
-from .followup_const import REVIVAL_RESULTS, REVIVED, WORK_MESSAGE_TYPES
+from .followup_const import OUTCOMES, REVIVAL_RESULTS, REVIVED, WORK_MESSAGE_TYPES
 
 # Lines whose result is refreshed per query (and per transaction in the cron).
 REVIVAL_BATCH = 2000
@@ -13,17 +13,8 @@ REVIVAL_BATCH = 2000
 # change posts (a tracked edit, a completed activity).
 REVIVAL_MESSAGE_TYPES = (*WORK_MESSAGE_TYPES, "notification")
 
-OUTCOMES = [
-    ("scheduled", "Scheduled"),
-    ("preview", "Would Be Scheduled"),
-    ("skipped_won", "Skipped: Won"),
-    ("skipped_pending", "Skipped: Open Activity"),
-    ("skipped_unassigned", "Skipped: No Assignee"),
-    ("skipped_paused", "Skipped: Paused"),
-    ("deferred", "Deferred: Daily Cap"),
-    ("escalated", "Escalated"),
-    ("error", "Error"),
-]
+# The outcomes' labels, as declared once in followup_const.
+OUTCOME_SELECTION = [(key, label) for key, (label, *_rest) in OUTCOMES.items()]
 
 
 class WorkflowLogLine(models.Model):
@@ -46,7 +37,7 @@ class WorkflowLogLine(models.Model):
     # Not indexed, like company_id: every query on lines filters on a log, an
     # opportunity or an assignee first, and each index on this big table is
     # one more entry to write with each line.
-    outcome = fields.Selection(OUTCOMES, required=True, readonly=True)
+    outcome = fields.Selection(OUTCOME_SELECTION, required=True, readonly=True)
     # The activity booked, by its id, without a foreign key (as mail.activity
     # refers to its record): deleting activities anywhere in the database
     # (cancelled, on a deleted record, Odoo's cleanup of old overdue ones)

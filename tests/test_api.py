@@ -128,7 +128,7 @@ class TestWorkflowApi(HttpCase, FollowupCase):
         database message."""
         Runner = type(self.env["opportunity.followup.runner"])
 
-        def broken(runner, leads, params):
+        def broken(runner, leads, params, assignees):
             raise RuntimeError('relation "secret_table" does not exist')
 
         self.patch(Runner, "_draft_message", broken)

@@ -20,6 +20,7 @@ from .common import FollowupCase, run_twice_at_once
 RUNNER_LOGGER = (
     "odoo.addons.crm_opportunity_followup.models.opportunity_followup_runner"
 )
+BOOKING_LOGGER = "odoo.addons.crm_opportunity_followup.models.mail_activity"
 CRON_LOGGER = "odoo.addons.base.models.ir_cron"
 
 
@@ -120,7 +121,7 @@ class TestRealCron(TransactionCase):
         )
 
     def test_failure_is_counted_by_the_scheduler(self):
-        def broken(runner, leads, params):
+        def broken(runner, leads, params, assignees):
             raise RuntimeError("drafting exploded")
 
         self.patch(self.Runner, "_draft_message", broken)
@@ -199,10 +200,10 @@ class TestRealCron(TransactionCase):
         """A database error after the chunks were committed: the run still
         ends (its log done, with the error), and so does the job."""
 
-        def broken_digest(runner, log):
-            runner.env.cr.execute("SELECT 1 / 0")
+        def broken_digest(log):
+            log.env.cr.execute("SELECT 1 / 0")
 
-        self.patch(self.Runner, "_send_digests", broken_digest)
+        self.patch(type(self.env["workflow.log"]), "_send_digests", broken_digest)
         with mute_logger(RUNNER_LOGGER, "odoo.sql_db"):
             self._trigger()
         [(state, message)] = self._read(
@@ -222,12 +223,12 @@ class TestConcurrentRuns(TransactionCase):
         lead_ids = commit_stale_leads(self.registry, "Race", 40)
         self.addCleanup(self._cleanup, lead_ids)
 
-        # The benign race leaves no ERROR line (a line at INFO, by the runner).
+        # The benign race leaves no ERROR line (a line at INFO, by the booking).
         runner_logs = []
         handler = logging.Handler(logging.INFO)
         handler.emit = lambda record: runner_logs.append(record.getMessage())
-        logging.getLogger(RUNNER_LOGGER).addHandler(handler)
-        self.addCleanup(logging.getLogger(RUNNER_LOGGER).removeHandler, handler)
+        logging.getLogger(BOOKING_LOGGER).addHandler(handler)
+        self.addCleanup(logging.getLogger(BOOKING_LOGGER).removeHandler, handler)
         results = run_twice_at_once(self, lead_ids)
         self.assertEqual(
             sum("booked meanwhile by a concurrent run" in line for line in runner_logs),
@@ -285,9 +286,9 @@ class TestTransactions(FollowupCase):
         with freeze_time("2026-11-24 23:59:59") as frozen:
             self._set_write_date(self.stale, fields.Datetime.now() - timedelta(20))
 
-            def after_midnight(runner, leads, params):
+            def after_midnight(runner, leads, params, assignees):
                 frozen.tick(timedelta(seconds=5))  # now 25 Nov
-                return draft(runner, leads, params)
+                return draft(runner, leads, params, assignees)
 
             self.patch(Runner, "_draft_message", after_midnight)
             self.Runner.with_user(self.manager).run()
@@ -438,10 +439,10 @@ class TestCronCycles(FollowupCase):
         Runner = type(self.Runner)
         draft = Runner._draft_message
 
-        def broken_for_a(runner, leads, params):
+        def broken_for_a(runner, leads, params, assignees):
             if leads.company_id == self.company_a:
                 raise RuntimeError("A exploded")
-            return draft(runner, leads, params)
+            return draft(runner, leads, params, assignees)
 
         self.patch(Runner, "_draft_message", broken_for_a)
         self.patch(Runner, "_chunk_size", 1)

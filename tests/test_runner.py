@@ -361,7 +361,7 @@ class TestRunner(FollowupCase):
         """An unexpected error: nothing created, a failed log with the error."""
         Runner = type(self.Runner)
 
-        def broken(self, leads, params):
+        def broken(self, leads, params, assignees):
             raise RuntimeError("drafting exploded")
 
         self.patch(Runner, "_draft_message", broken)

@@ -430,7 +430,7 @@ class TestTeamSettings(FollowupCase):
         form.followup_stale_days = 0
         form.save().action_save()
         self.assertEqual(self.fast_team.followup_stale_days, 0)
-        self.assertNotIn(self.fast_team.id, self.env["crm.lead"]._followup_team_days())
+        self.assertNotIn(self.fast_team.id, self.env["crm.team"]._followup_days())
 
     def test_leader_schedules_their_team(self):
         """*Schedule Re-engagement* as the team leader (not a sales manager):

@@ -1,4 +1,3 @@
-import dataclasses
 from collections import Counter
 
 from odoo import api, fields, models
@@ -21,30 +20,27 @@ class CrmLeadFollowupSchedule(models.TransientModel):
     @api.model
     def _open_for(self, leads):
         """The wizard for ``leads``: the ones the run would book, drafted as
-        the run drafts them; the others are said in one line."""
-        Runner = self.env["opportunity.followup.runner"]
-        params = Runner._prepare_params(None, None, None, leads.ids, "menu", True)
-        Runner._check_run_access(params)
-        stale = Runner._detect_stale(params, self.env["workflow.log"])
-        eligible, skipped = Runner._filter_eligible(stale, params)
-        drafts = Runner._draft_message(eligible, params) if eligible else {}
-        reasons = Counter(line["outcome"] for line in skipped)
-        reasons["not_stale"] = len(leads - stale)
+        the run drafts them (``opportunity.followup.runner.plan``); the
+        others are said in one line."""
+        plan = self.env["opportunity.followup.runner"].plan(leads.ids)
+        decisions, drafts = plan["decisions"], plan["drafts"]
+        reasons = Counter(decision.outcome for decision in decisions.values())
+        reasons["not_stale"] = len(leads - plan["stale"])
         wizard = self.create(
             {
                 "left_out": self._left_out_text(reasons),
                 "line_ids": [
                     fields.Command.create(
                         {
-                            "lead_id": lead.id,
-                            "selected": bool(drafts[lead.id]["assignee"]),
-                            "assignee_id": drafts[lead.id]["assignee"].id,
-                            "days_stale": drafts[lead.id]["days"],
-                            "summary": drafts[lead.id]["summary"],
-                            "note": drafts[lead.id]["note"],
+                            "lead_id": lead_id,
+                            "selected": bool(decisions[lead_id].assignee),
+                            "assignee_id": decisions[lead_id].assignee.id,
+                            "days_stale": draft["days"],
+                            "summary": draft["summary"],
+                            "note": draft["note"],
                         }
                     )
-                    for lead in eligible
+                    for lead_id, draft in drafts.items()
                 ],
             }
         )
@@ -120,12 +116,9 @@ class CrmLeadFollowupSchedule(models.TransientModel):
                     names=", ".join(refused.lead_id.mapped("name")),
                 )
             )
-        Runner = self.env["opportunity.followup.runner"]
-        params = dataclasses.replace(
-            Runner._prepare_params(None, None, None, lines.lead_id.ids, "menu"),
-            assignees=tuple((line.lead_id.id, line.assignee_id.id) for line in lines),
+        result = self.env["opportunity.followup.runner"].run_plan(
+            {line.lead_id.id: line.assignee_id.id for line in lines}
         )
-        result = Runner._run(params)
         log = self.env["workflow.log"].browse(result["log_id"])
         notification = log._action_notify()
         # Closes the wizard; the list behind it reloads.
