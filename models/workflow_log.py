@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tools import format_datetime
 
 from .followup_const import LOG_ACTION, TRIGGERS, WORKFLOW_NAME
-from .followup_params import RunParams
+from .followup_params import LegacyParamsError, RunParams
 
 PURGE_BATCH = 1000
 # Lines deleted per transaction by the purge: a log of a big pipeline holds
@@ -215,7 +215,7 @@ class WorkflowLog(models.Model):
         for log in self:
             try:
                 params = log._params()
-            except (KeyError, TypeError):  # a log of a version before 19.0.1.1.0
+            except LegacyParamsError:  # a log of a version before 19.0.1.1.0
                 log.parameters_display = False
                 continue
             users, teams = self.env["res.users"], self.env["crm.team"]
@@ -271,11 +271,23 @@ class WorkflowLog(models.Model):
             )
         if self.confirmed_log_id:
             raise UserError(self.env._("This preview has already been confirmed."))
+        try:
+            params = self._params()
+        except LegacyParamsError:
+            # Its list was made by an older version's rules, and it lacks the
+            # parameters a run needs to book exactly what it showed.
+            raise UserError(
+                self.env._(
+                    "This preview was made by an older version of Re-engagement, "
+                    "before an upgrade: it can no longer be confirmed. Preview "
+                    "again, then confirm the new preview."
+                )
+            ) from None
         leads = self.line_ids.filtered(lambda line: line.outcome == "preview").lead_id
         # The preview's own thresholds: its explicit number of days, else
         # each stage's and team's, as it listed them.
         result = self.env["opportunity.followup.runner"].run(
-            stale_days=self.stale_days if self._params().explicit_days else None,
+            stale_days=self.stale_days if params.explicit_days else None,
             lead_ids=leads.ids,
             trigger=self.trigger,
         )
