@@ -1,5 +1,7 @@
 """What the history keeps: the email actually sent from a re-engagement,
-and what older versions left behind."""
+what older versions left behind, and results past the log retention."""
+
+from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -210,3 +212,39 @@ class TestUpgradeFromOlderVersions(FollowupCase):
             "WHERE table_name = 'crm_stage' AND column_name = 'followup_template'"
         )
         self.assertFalse(self.env.cr.fetchone())
+
+
+class TestResultRetention(FollowupCase):
+    """The Effectiveness report's history outlives the log retention."""
+
+    def test_results_outlive_the_log_retention(self):
+        stale = self._opportunity("Re-engaged long ago", days=20)
+        won = self._opportunity("Won long ago", days=20, stage_id=self.stage_won.id)
+        run = self.env["workflow.log"].browse(
+            self.Runner.with_user(self.manager).run()["log_id"]
+        )
+        preview = self.env["workflow.log"].browse(
+            self.Runner.with_user(self.manager).run(dry_run=True)["log_id"]
+        )
+        self.assertEqual(
+            set(run.line_ids.mapped("outcome")), {"scheduled", "skipped_won"}
+        )
+        (run | preview).sudo().date_start = fields.Datetime.now() - timedelta(days=400)
+        self._set_param("log_retention_days", 180)
+        Log = self.env["workflow.log"].with_user(self.odoobot)
+        Log._cron_purge_old_logs()
+        # The run and its re-engagement stay, as the report shows them; the
+        # rest of its lines, and the preview, are gone.
+        self.assertTrue(run.exists())
+        self.assertFalse(preview.exists())
+        self.assertEqual(run.line_ids.lead_id, stale)
+        self.assertFalse(
+            self.env["workflow.log.line"].search([("lead_id", "=", won.id)])
+        )
+        rows = (
+            self.env[REPORT].with_user(self.manager).search([("log_id", "=", run.id)])
+        )
+        self.assertEqual(rows.lead_id, stale)
+        # The next purge has nothing more to do with it.
+        Log._cron_purge_old_logs()
+        self.assertEqual(run.line_ids.lead_id, stale)
