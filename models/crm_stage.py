@@ -152,8 +152,48 @@ class CrmStage(models.Model):
             "WHERE followup_template IS NOT NULL"
         )
         for stage_id, texts in cr.fetchall():
-            self.browse(stage_id)._followup_template_from_text(texts)
+            stage = self.browse(stage_id)
+            if stage._followup_template_from_text(texts) is None:
+                # The column goes: what its author wrote must not go with it.
+                stage._followup_keep_wording(texts)
         cr.execute("ALTER TABLE crm_stage DROP COLUMN followup_template")
+
+    def _followup_keep_wording(self, texts):
+        """Keep an inline wording the upgrade could not convert, word for
+        word: an archived e-mail template, set on no stage, whose body is
+        the text itself (its expressions as plain text, never rendered), for
+        an administrator to review and rewrite.
+
+        :return: the template, or None when there was no text
+        """
+        self.ensure_one()
+        bodies = {
+            lang: Markup("<p>%s</p>") % text for lang, text in texts.items() if text
+        }
+        if not bodies:
+            return None
+        source = bodies.pop("en_US", None) or next(iter(bodies.values()))
+        template = self.env["mail.template"].create(
+            {
+                "name": self.env._(
+                    "Re-engagement wording (not converted): %(stage)s",
+                    stage=self.name,
+                ),
+                "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                "body_html": source,
+                "active": False,
+            }
+        )
+        if bodies:
+            template.update_field_translations("body_html", bodies)
+        _logger.warning(
+            "Stage %s: its re-engagement wording is kept, as plain text, in the "
+            "archived e-mail template %r (id %s).",
+            self.display_name,
+            template.name,
+            template.id,
+        )
+        return template
 
     @api.model
     def _followup_days(self):

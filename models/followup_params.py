@@ -38,6 +38,12 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class LegacyParamsError(KeyError):
+    """Parameters stored by a version before 19.0.1.1.0, without what a run
+    now needs (its moment, its trigger): such a run can be neither resumed
+    nor replayed. A ``KeyError``, as reading them used to raise."""
+
+
 @dataclasses.dataclass(frozen=True)
 class RunParams:
     """What one run does, decided before it starts.
@@ -220,6 +226,18 @@ class RunParams:
 
     @classmethod
     def from_json(cls, values):
+        """The parameters a log stored (see :meth:`to_json`).
+
+        :raise LegacyParamsError: stored by a version before 19.0.1.1.0
+        """
+        required = {
+            field.name
+            for field in dataclasses.fields(cls)
+            if field.default is dataclasses.MISSING
+        }
+        missing = required - set(values or ())
+        if missing:
+            raise LegacyParamsError(", ".join(sorted(missing)))
         values = dict(values)
         values["now"] = fields.Datetime.to_datetime(values["now"])
         for key in ("lead_ids", "company_ids", "warnings"):

@@ -78,7 +78,8 @@ class ResConfigSettings(models.TransientModel):
         string="Keep Logs (Days)",
         default=INT_SETTINGS["followup_log_retention_days"][1],
         help="Re-engagement logs older than this are deleted every day; 0 keeps "
-        "them all.",
+        "them all. The re-engagements they scheduled are kept, with their "
+        "results: the Re-engagement Effectiveness report's history is never cut.",
     )
     followup_send_digest = fields.Boolean(
         string="Re-engagement Summary Email",

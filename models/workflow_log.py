@@ -11,7 +11,7 @@ from .followup_const import (
     TRIGGERS,
     WORKFLOW_NAME,
 )
-from .followup_params import RunParams
+from .followup_params import LegacyParamsError, RunParams
 
 PURGE_BATCH = 1000
 # Lines deleted per transaction by the purge: a log of a big pipeline holds
@@ -131,6 +131,13 @@ class WorkflowLog(models.Model):
     line_ids = fields.One2many(
         "workflow.log.line", "log_id", string="Lines", readonly=True
     )
+    details_purged = fields.Boolean(
+        string="Only Results Kept",
+        readonly=True,
+        help="Older than the log retention: only the lines of the re-engagements "
+        "this run scheduled are kept, with their results (the Re-engagement "
+        "Effectiveness report's history); its other lines were deleted.",
+    )
 
     # What became of this run's re-engagements (the Re-engagement Effectiveness
     # report's figures, for this run only).
@@ -210,7 +217,7 @@ class WorkflowLog(models.Model):
         for log in self:
             try:
                 params = log._params()
-            except (KeyError, TypeError):  # a log of a version before 19.0.1.1.0
+            except LegacyParamsError:  # a log of a version before 19.0.1.1.0
                 log.parameters_display = False
                 continue
             users, teams = self.env["res.users"], self.env["crm.team"]
@@ -266,11 +273,23 @@ class WorkflowLog(models.Model):
             )
         if self.confirmed_log_id:
             raise UserError(self.env._("This preview has already been confirmed."))
+        try:
+            params = self._params()
+        except LegacyParamsError:
+            # Its list was made by an older version's rules, and it lacks the
+            # parameters a run needs to book exactly what it showed.
+            raise UserError(
+                self.env._(
+                    "This preview was made by an older version of Re-engagement, "
+                    "before an upgrade: it can no longer be confirmed. Preview "
+                    "again, then confirm the new preview."
+                )
+            ) from None
         leads = self.line_ids.filtered(lambda line: line.outcome == "preview").lead_id
         # The preview's own thresholds: its explicit number of days, else
         # each stage's and team's, as it listed them.
         result = self.env["opportunity.followup.runner"].run(
-            stale_days=self.stale_days if self._params().explicit_days else None,
+            stale_days=self.stale_days if params.explicit_days else None,
             lead_ids=leads.ids,
             trigger=self.trigger,
         )
@@ -693,10 +712,14 @@ class WorkflowLog(models.Model):
 
     @api.model
     def _cron_purge_old_logs(self):
-        """Delete logs older than the retention setting (0 keeps them all).
+        """Past the retention setting (0 keeps them all), a run keeps only the
+        lines of the re-engagements it scheduled: their results are the
+        Re-engagement Effectiveness report's history, which the retention
+        must not cut. A run without any (a preview, a run that booked
+        nothing) is deleted.
 
-        Their lines go first, in batches, each batch its own transaction in the
-        cron: a big backlog never holds one long transaction.
+        Lines go in batches, each batch its own transaction in the cron: a big
+        backlog never holds one long transaction.
         """
         days = self.env["res.config.settings"]._followup_settings()[
             "log_retention_days"
@@ -704,20 +727,36 @@ class WorkflowLog(models.Model):
         if days <= 0:
             return
         in_cron = bool(self.env.context.get("cron_id"))
-        domain = [("date_start", "<", fields.Datetime.now() - timedelta(days=days))]
+        # Runs already reduced to their results are not read again.
+        domain = [
+            ("date_start", "<", fields.Datetime.now() - timedelta(days=days)),
+            ("details_purged", "=", False),
+        ]
         Line = self.env["workflow.log.line"]
         # Until nothing is left (another process may delete logs meanwhile), or
         # until the cron's time budget is spent: the scheduler calls again.
         while logs := self.search(domain, limit=PURGE_BATCH):
             while lines := Line.search(
-                [("log_id", "in", logs.ids)], limit=PURGE_LINE_BATCH
+                [("log_id", "in", logs.ids), ("outcome", "!=", "scheduled")],
+                limit=PURGE_LINE_BATCH,
             ):
                 lines.unlink()
                 if in_cron and not self.env["ir.cron"]._commit_progress(
                     len(lines), remaining=self.search_count(domain)
                 ):
                     return
-            logs.unlink()
+            # Every line left counts, of whichever company (a run may book
+            # deals of several): a run is deleted only with no result left.
+            with_results = self.browse(
+                log.id
+                for [log] in Line.sudo()._read_group(
+                    [("log_id", "in", logs.ids)], ["log_id"]
+                )
+            )
+            (logs - with_results).unlink()
+            # The log is the runner's record: nobody may write it, the
+            # purge's cron user included (it may only delete).
+            with_results.sudo().details_purged = True
             if in_cron and not self.env["ir.cron"]._commit_progress(
                 len(logs), remaining=self.search_count(domain)
             ):

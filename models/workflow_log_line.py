@@ -74,12 +74,25 @@ class WorkflowLogLine(models.Model):
     )
     wording_template_id = fields.Many2one(
         "mail.template",
-        string="Customer Email",
+        string="Customer Email Offered",
         readonly=True,
         index="btree_not_null",
         help="The stage's own email to the customer offered with the "
         "re-engagement; empty: the default Re-engagement Email.",
     )
+    # What was sent, which may not be what was offered: written when a person
+    # sends the customer an email while the re-engagement is open (see
+    # mail.compose.message._followup_record_sent_email).
+    email_template_id = fields.Many2one(
+        "mail.template",
+        string="Customer Email Sent",
+        readonly=True,
+        index="btree_not_null",
+        help="The template of the first email sent to the customer while this "
+        "re-engagement was open (Send Now, or Preview and the composer); empty "
+        "with a date: written without a template.",
+    )
+    email_date = fields.Datetime(string="Customer Email Sent On", readonly=True)
 
     # Did it work? Set on scheduled re-engagements by the daily refresh (see
     # _cron_followup_refresh_revival), never by hand.

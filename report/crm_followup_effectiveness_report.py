@@ -29,6 +29,27 @@ class CrmFollowupEffectivenessReport(models.Model):
     _auto = False
     _rec_name = "lead_id"
     _order = "date desc, id desc"
+    # What a search flushes first: a line's result or email written in the
+    # same transaction shows at once.
+    _depends = {
+        "workflow.log.line": [
+            "log_id",
+            "lead_id",
+            "assignee_id",
+            "team_id",
+            "stage_id",
+            "activity_type_id",
+            "email_template_id",
+            "email_date",
+            "company_id",
+            "outcome",
+            "revival_result",
+            "revival_date",
+            "revival_closed",
+            "revival_days",
+        ],
+        "workflow.log": ["date_start"],
+    }
 
     line_id = fields.Many2one("workflow.log.line", string="Log Line", readonly=True)
     log_id = fields.Many2one("workflow.log", string="Run", readonly=True)
@@ -39,9 +60,15 @@ class CrmFollowupEffectivenessReport(models.Model):
         "crm.stage", string="Stage at Re-engagement", readonly=True
     )
     activity_type_id = fields.Many2one("mail.activity.type", readonly=True)
-    wording_template_id = fields.Many2one(
-        "mail.template", string="Customer Email", readonly=True
+    # The email sent from the re-engagement, not the one offered at booking.
+    email_template_id = fields.Many2one(
+        "mail.template",
+        string="Customer Email",
+        readonly=True,
+        help="The template of the email sent to the customer from the "
+        "re-engagement; empty: none sent, or one written without a template.",
     )
+    email_sent = fields.Boolean(string="Customer Email Sent", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True)
     date = fields.Datetime(string="Re-engagement Date", readonly=True)
     revival_result = fields.Selection(REVIVAL_RESULTS, string="Result", readonly=True)
@@ -89,7 +116,8 @@ class CrmFollowupEffectivenessReport(models.Model):
                    line.team_id,
                    line.stage_id,
                    line.activity_type_id,
-                   line.wording_template_id,
+                   line.email_template_id,
+                   line.email_date IS NOT NULL AS email_sent,
                    line.company_id,
                    log.date_start AS date,
                    %(result)s AS revival_result,
