@@ -144,6 +144,8 @@ class CrmLead(models.Model):
                     ("res_id", "in", self.ids),
                     ("message_type", "=", "email"),
                     ("subject", "!=", False),
+                    # "Out of office: <subject>" is not the customer's words.
+                    ("followup_is_auto_reply", "!=", True),
                     "|",
                     ("author_id", "=", False),
                     ("author_id.user_ids", "not any", [("share", "=", False)]),
@@ -448,7 +450,8 @@ class CrmLead(models.Model):
     @api.model
     def _followup_worked_since(self, cutoff, cutoff_day):
         """Opportunities with a completed activity on or after ``cutoff_day``
-        or a message by a person or the customer after ``cutoff`` (UTC)."""
+        or a message by a person or the customer after ``cutoff`` (UTC); an
+        auto-responder's answer is nobody's work."""
         odoobot = self.env.ref("base.partner_root").id
 
         def to_sql(model, alias, query):
@@ -464,6 +467,7 @@ class CrmLead(models.Model):
                        AND message.date >= %(cutoff)s
                        AND message.message_type IN %(types)s
                        AND message.author_id IS DISTINCT FROM %(odoobot)s
+                       AND message.followup_is_auto_reply IS NOT TRUE
                 ))""",
                 lead_id=lead_id,
                 day=cutoff_day,
@@ -476,8 +480,9 @@ class CrmLead(models.Model):
 
     def _followup_last_work_messages(self):
         """``{lead id: (id, date)}`` of the latest message a person or the
-        customer wrote on each (a note, a message, an email; not OdooBot's),
-        in one query. Colleagues' messages count, readable or not."""
+        customer wrote on each (a note, a message, an email; not OdooBot's,
+        not an auto-reply), in one query. Colleagues' messages count,
+        readable or not."""
         if not self:
             return {}
         self.env.cr.execute(
@@ -486,6 +491,7 @@ class CrmLead(models.Model):
                     WHERE model = 'crm.lead' AND res_id IN %(ids)s
                       AND message_type IN %(types)s
                       AND author_id IS DISTINCT FROM %(odoobot)s
+                      AND followup_is_auto_reply IS NOT TRUE
                  ORDER BY res_id, date DESC, id DESC""",
                 ids=tuple(self.ids),
                 types=WORK_MESSAGE_TYPES,
