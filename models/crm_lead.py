@@ -503,12 +503,14 @@ class CrmLead(models.Model):
             for res_id, message_id, date in self.env.cr.fetchall()
         }
 
-    def _followup_last_work_dates(self, clock, messages=None):
+    def _followup_last_work_dates(self, clock, messages=None, done_days=None):
         """``{lead id: day of the last work on it}``, in its company's
         timezone, in two queries for the whole recordset.
 
         :param messages: ``_followup_last_work_messages()``, if the caller has
             them already
+        :param done_days: ``{lead id: day of its latest completed activity}``
+            (none: no entry), if the caller has them already
         """
         last = {}
         for lead in self:
@@ -516,23 +518,24 @@ class CrmLead(models.Model):
             last[lead.id] = pytz.utc.localize(lead.write_date).astimezone(tz).date()
         if clock != CLOCK_WORK or not self:
             return last
-        # Work of colleagues the current user may not read counts too.
-        done = (
-            self.env["mail.activity"]
-            .sudo()
-            .with_context(active_test=False)
-            ._read_group(
-                [
-                    ("res_model", "=", "crm.lead"),
-                    ("res_id", "in", self.ids),
-                    ("active", "=", False),
-                    ("date_done", "!=", False),
-                ],
-                ["res_id"],
-                ["date_done:max"],
+        if done_days is None:
+            # Work of colleagues the current user may not read counts too.
+            done_days = dict(
+                self.env["mail.activity"]
+                .sudo()
+                .with_context(active_test=False)
+                ._read_group(
+                    [
+                        ("res_model", "=", "crm.lead"),
+                        ("res_id", "in", self.ids),
+                        ("active", "=", False),
+                        ("date_done", "!=", False),
+                    ],
+                    ["res_id"],
+                    ["date_done:max"],
+                )
             )
-        )
-        for res_id, day in done:
+        for res_id, day in done_days.items():
             last[res_id] = max(last[res_id], day)
         if messages is None:
             messages = self._followup_last_work_messages()
