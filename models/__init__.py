@@ -5,6 +5,8 @@ from . import digest_digest
 from . import discuss_channel
 from . import mail_activity
 from . import mail_compose_message
+from . import mail_message
+from . import mail_thread
 from . import workflow_log
 from . import workflow_log_line
 from . import opportunity_followup_message

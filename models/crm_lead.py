@@ -146,6 +146,8 @@ class CrmLead(models.Model):
                     ("res_id", "in", self.ids),
                     ("message_type", "=", "email"),
                     ("subject", "!=", False),
+                    # "Out of office: <subject>" is not the customer's words.
+                    ("followup_is_auto_reply", "!=", True),
                     "|",
                     ("author_id", "=", False),
                     ("author_id.user_ids", "not any", [("share", "=", False)]),
@@ -479,7 +481,8 @@ class CrmLead(models.Model):
     @api.model
     def _followup_worked_since(self, cutoff, cutoff_day):
         """Opportunities with a completed activity on or after ``cutoff_day``
-        or a message by a person or the customer after ``cutoff`` (UTC)."""
+        or a message by a person or the customer after ``cutoff`` (UTC); an
+        auto-responder's answer is nobody's work."""
         odoobot = self.env.ref("base.partner_root").id
 
         def to_sql(model, alias, query):
@@ -495,6 +498,7 @@ class CrmLead(models.Model):
                        AND message.date >= %(cutoff)s
                        AND message.message_type IN %(types)s
                        AND message.author_id IS DISTINCT FROM %(odoobot)s
+                       AND message.followup_is_auto_reply IS NOT TRUE
                 ))""",
                 lead_id=lead_id,
                 day=cutoff_day,
@@ -507,8 +511,9 @@ class CrmLead(models.Model):
 
     def _followup_last_work_messages(self):
         """``{lead id: (id, date)}`` of the latest message a person or the
-        customer wrote on each (a note, a message, an email; not OdooBot's),
-        in one query. Colleagues' messages count, readable or not."""
+        customer wrote on each (a note, a message, an email; not OdooBot's,
+        not an auto-reply), in one query. Colleagues' messages count,
+        readable or not."""
         if not self:
             return {}
         self.env.cr.execute(
@@ -517,6 +522,7 @@ class CrmLead(models.Model):
                     WHERE model = 'crm.lead' AND res_id IN %(ids)s
                       AND message_type IN %(types)s
                       AND author_id IS DISTINCT FROM %(odoobot)s
+                      AND followup_is_auto_reply IS NOT TRUE
                  ORDER BY res_id, date DESC, id DESC""",
                 ids=tuple(self.ids),
                 types=WORK_MESSAGE_TYPES,
@@ -528,35 +534,38 @@ class CrmLead(models.Model):
             for res_id, message_id, date in self.env.cr.fetchall()
         }
 
-    def _followup_last_work_dates(self, clock, messages=None):
+    def _followup_last_work_dates(self, clock, messages=None, done_days=None):
         """``{lead id: day of the last work on it}``, in its company's
         timezone, in two queries for the whole recordset.
 
         :param messages: ``_followup_last_work_messages()``, if the caller has
             them already
+        :param done_days: ``{lead id: day of its latest completed activity}``
+            (none: no entry), if the caller has them already
         """
         last = {}
         for lead in self:
             last[lead.id] = lead._followup_today(lead.write_date)
         if clock != CLOCK_WORK or not self:
             return last
-        # Work of colleagues the current user may not read counts too.
-        done = (
-            self.env["mail.activity"]
-            .sudo()
-            .with_context(active_test=False)
-            ._read_group(
-                [
-                    ("res_model", "=", "crm.lead"),
-                    ("res_id", "in", self.ids),
-                    ("active", "=", False),
-                    ("date_done", "!=", False),
-                ],
-                ["res_id"],
-                ["date_done:max"],
+        if done_days is None:
+            # Work of colleagues the current user may not read counts too.
+            done_days = dict(
+                self.env["mail.activity"]
+                .sudo()
+                .with_context(active_test=False)
+                ._read_group(
+                    [
+                        ("res_model", "=", "crm.lead"),
+                        ("res_id", "in", self.ids),
+                        ("active", "=", False),
+                        ("date_done", "!=", False),
+                    ],
+                    ["res_id"],
+                    ["date_done:max"],
+                )
             )
-        )
-        for res_id, day in done:
+        for res_id, day in done_days.items():
             last[res_id] = max(last[res_id], day)
         if messages is None:
             messages = self._followup_last_work_messages()

@@ -51,7 +51,8 @@ CLOCKS = [
 
 # Messages that show a person worked on an opportunity: notes and messages
 # written in the chatter, e-mails sent or received. Tracking values, automatic
-# notifications and out-of-office replies are not work.
+# notifications and out-of-office replies are not work (Odoo's own have their
+# message type; the customer's are flagged, see mail.message).
 # ("email_outgoing" is what a mass mailing leaves: no personal work.)
 WORK_MESSAGE_TYPES = ("comment", "email")
 

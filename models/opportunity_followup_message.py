@@ -4,7 +4,8 @@ from textwrap import shorten
 from markupsafe import Markup
 
 from odoo import api, models
-from odoo.tools import format_amount, format_date
+from odoo.fields import Domain
+from odoo.tools import SQL, format_amount, format_date
 
 # How many completed activities the brief mentions.
 HISTORY_SIZE = 3
@@ -58,7 +59,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
             .browse(message_id for message_id, _date in last_messages.values())
         }
         stage_tones = self._stage_tones()
-        last_work = leads._followup_last_work_dates(params.clock, last_messages)
+        last_work = leads._followup_last_work_dates(
+            params.clock, last_messages, self._latest_done_days(history)
+        )
         dates, type_names = self._memos()
         drafts = {}
         for lead in leads:
@@ -207,7 +210,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
         :return: ``{lead id: {"days", "summary", "note", "reason"}}``
         """
         history = self._completed_history(leads)
-        last_work = leads._followup_last_work_dates(params.clock)
+        last_work = leads._followup_last_work_dates(
+            params.clock, done_days=self._latest_done_days(history)
+        )
         dates, type_names = self._memos()
         drafts = {}
         for lead in leads:
@@ -331,7 +336,35 @@ class OpportunityFollowupMessage(models.AbstractModel):
 
     @api.model
     def _completed_history(self, leads):
-        """The latest completed activities of each lead, in one query."""
+        """``{lead id: its latest completed activities, the latest first}``,
+        at most ``HISTORY_SIZE`` each, in one query: Odoo keeps done
+        activities forever, the brief shows a few."""
+        if not leads:
+            return {}
+
+        def latest(model, alias, query):
+            # The ORM has no "first n per group": a window over each lead's
+            # done activities, ranked as the brief lists them.
+            return SQL(
+                """%(id)s IN (
+                    SELECT ranked.id FROM (
+                        SELECT done.id, row_number() OVER (
+                                   PARTITION BY done.res_id
+                                   ORDER BY done.date_done DESC, done.id DESC
+                               ) AS rank
+                          FROM mail_activity done
+                         WHERE done.res_model = 'crm.lead'
+                           AND done.res_id IN %(lead_ids)s
+                           AND done.active IS NOT TRUE
+                           AND done.date_done IS NOT NULL
+                    ) ranked
+                     WHERE ranked.rank <= %(size)s
+                )""",
+                id=SQL.identifier(alias, "id"),
+                lead_ids=tuple(leads.ids),
+                size=HISTORY_SIZE,
+            )
+
         # Done activities are archived; the running user may not read all of
         # them, yet the salesperson must see the whole story.
         done = (
@@ -339,12 +372,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
             .sudo()
             .with_context(active_test=False)
             .search_fetch(
-                [
-                    ("res_model", "=", "crm.lead"),
-                    ("res_id", "in", leads.ids),
-                    ("active", "=", False),
-                    ("date_done", "!=", False),
-                ],
+                Domain.custom(to_sql=latest),
                 [
                     "res_id",
                     "activity_type_id",
@@ -359,9 +387,15 @@ class OpportunityFollowupMessage(models.AbstractModel):
         )
         history = defaultdict(list)
         for activity in done:
-            if len(history[activity.res_id]) < HISTORY_SIZE:
-                history[activity.res_id].append(activity)
+            history[activity.res_id].append(activity)
         return history
+
+    @api.model
+    def _latest_done_days(self, history):
+        """``{lead id: day of its latest completed activity}`` of
+        ``_completed_history()``: the stale clock's, without reading them
+        again."""
+        return {lead_id: done[0].date_done for lead_id, done in history.items()}
 
     @api.model
     def _stage_tones(self):

@@ -204,7 +204,8 @@ class WorkflowLogLine(models.Model):
                            AND message.date >= log.date_start
                            AND message.date < log.date_start + %(window)s
                            AND message.message_type IN %(types)s
-                           AND message.author_id IS DISTINCT FROM %(odoobot)s),
+                           AND message.author_id IS DISTINCT FROM %(odoobot)s
+                           AND message.followup_is_auto_reply IS NOT TRUE),
                        (SELECT min(done.date_done) FROM mail_activity done
                          WHERE done.res_model = 'crm.lead'
                            AND done.res_id = line.lead_id

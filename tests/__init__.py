@@ -1,5 +1,6 @@
 from . import test_access
 from . import test_api
+from . import test_auto_reply
 from . import test_chat
 from . import test_draft
 from . import test_ecosystem

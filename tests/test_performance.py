@@ -9,8 +9,13 @@ from .common import FollowupCase
 # whatever its size: a query per opportunity creeping back fails this. (Each
 # run reads the teams' own days and activity types, and each assignee's
 # companies, once; each assignee's summary email, the day it is due; the
-# latest message of each opportunity, once for the stale clock and the brief.)
-RUN_QUERIES = 71
+# latest message of each opportunity, once for the stale clock and the brief;
+# the latest completed activities, once for the brief and the stale clock.)
+RUN_QUERIES = 70
+# Queries of a run over one opportunity with a completed history: the brief
+# reads the activities it shows (the latest three) once, with the day of the
+# latest for the stale clock, however many the opportunity has.
+BRIEF_QUERIES = 69
 
 
 class TestPerformance(FollowupCase):
@@ -37,3 +42,34 @@ class TestPerformance(FollowupCase):
             with self.assertQueryCount(fu_manager=RUN_QUERIES):
                 result = self.Runner.with_user(self.env.user).run(lead_ids=leads.ids)
             self.assertEqual(result["counts"]["scheduled"], size)
+
+    @users("fu_manager")
+    @warmup
+    def test_brief_reads_the_history_it_shows(self):
+        today = fields.Date.today()
+        for size in (3, 40):
+            lead = self._stale_batch(1)
+            # Completed activities, the latest first (Odoo keeps them forever).
+            self.Activity.with_context(active_test=False).create(
+                [
+                    {
+                        "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
+                        "res_id": lead.id,
+                        "activity_type_id": self.call_type.id,
+                        "summary": f"Step {index}",
+                        "user_id": self.salesperson.id,
+                        "active": False,
+                        "date_done": today - timedelta(days=20 + index),
+                    }
+                    for index in range(size)
+                ]
+            )
+            with self.assertQueryCount(fu_manager=BRIEF_QUERIES):
+                result = self.Runner.with_user(self.env.user).run(lead_ids=lead.ids)
+            self.assertEqual(result["counts"]["scheduled"], 1)
+            note = self._followups(lead).note
+            self.assertIn("Last completed: Call on", note)
+            self.assertIn("(Step 0)", note)
+            self.assertIn("(Step 1)", note)
+            self.assertIn("(Step 2)", note)
+            self.assertNotIn("(Step 3)", note)
