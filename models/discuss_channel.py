@@ -4,7 +4,6 @@ from odoo import models
 from odoo.exceptions import AccessError, UserError
 
 from .followup_const import (
-    LOG_ACTION,
     STALE_DAYS_MAX,
     STALE_DAYS_MIN,
     FollowupParameterError,
@@ -47,10 +46,9 @@ class DiscussChannel(models.Model):
         except (AccessError, UserError) as exc:
             answer = Markup("%s") % exc.args[0]
         else:
-            answer = Markup('%s <a href="/odoo/action-%s/%s">%s</a>') % (
+            answer = Markup('%s <a href="%s">%s</a>') % (
                 result["message"],
-                LOG_ACTION,
-                result["log_id"],
+                self.env["workflow.log"].browse(result["log_id"])._url(),
                 self.env._("Open the log"),
             )
         self.env.user._bus_send_transient_message(self, answer)

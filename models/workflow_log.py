@@ -321,17 +321,17 @@ class WorkflowLog(models.Model):
                 "title": self.env._("Re-engagement"),
                 # %s is where the web client puts the link to the log.
                 "message": self.message.replace("%", "%%") + " %s",
-                "links": [
-                    {
-                        "label": self.env._("Open the log"),
-                        "url": f"/odoo/action-{LOG_ACTION}/{self.id}",
-                    }
-                ],
+                "links": [{"label": self.env._("Open the log"), "url": self._url()}],
                 # A run with errors says so until it is read.
                 "type": kind,
                 "sticky": kind != "success",
             },
         }
+
+    def _url(self):
+        """Where the run's log opens in the web client."""
+        self.ensure_one()
+        return f"/odoo/action-{LOG_ACTION}/{self.id}"
 
     def _action_preview(self):
         """The preview window: what a run would do, with a button to do it."""
