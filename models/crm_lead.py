@@ -175,13 +175,40 @@ class CrmLead(models.Model):
 
     def mail_allowed_qweb_expressions(self):
         # Placeholders that anybody allowed to edit a template may use in a
-        # stage's re-engagement wording (Odoo's rules for the others).
+        # stage's re-engagement wording (Odoo's rules for the others). The
+        # languages are plain field reads, as safe: the stage form's *Create
+        # and Edit* pre-fills the first, so that sales managers who are not
+        # template editors can create the stage's email.
         return (
             *super().mail_allowed_qweb_expressions(),
             "object.followup_days_stale",
             "object.followup_customer_subject",
             "object.stage_id.name",
+            "object.lang_id.code",
+            "object.partner_id.lang",
         )
+
+    def _merge_get_fields_specific(self):
+        # Odoo keeps the most likely deal's value, else the first one set: a
+        # customer's "not before March" on the duplicate would be lost, or a
+        # shorter pause kept. The pause that lasts longest wins, with its
+        # reason.
+        def latest_pause(leads):
+            return max(
+                leads.filtered("followup_paused_until"),
+                key=lambda lead: lead.followup_paused_until,
+                default=leads.browse(),
+            )
+
+        return {
+            **super()._merge_get_fields_specific(),
+            "followup_paused_until": lambda fname, leads: (
+                latest_pause(leads).followup_paused_until
+            ),
+            "followup_pause_reason": lambda fname, leads: (
+                latest_pause(leads).followup_pause_reason
+            ),
+        }
 
     # ------------------------------------------------------------
     # Actions
