@@ -32,9 +32,10 @@ class CrmLead(models.Model):
         compute="_compute_followup_is_stale",
         search="_search_followup_is_stale",
         help="Open opportunity nobody worked on for the re-engagement settings' "
-        "number of days, with no activity planned and not paused: the next run "
-        "books it. Unlike Odoo's rotting marker (days in the same stage), this "
-        "counts days without any work on it.",
+        "number of days, with no activity planned and not paused: a run books it "
+        "(the daily job only where its team has Daily Re-engagement on). Unlike "
+        "Odoo's rotting marker (days in the same stage), this counts days without "
+        "any work on it.",
     )
     followup_stale_hint = fields.Char(
         string="Stale Since", compute="_compute_followup_days_stale"
@@ -101,8 +102,8 @@ class CrmLead(models.Model):
                 stage_days=self._followup_stage_days(),
                 team_days=self._followup_team_days(),
             )
-            # Teams that switched the daily job off get no re-engagement.
-            & ~Domain("team_id", "in", self._followup_teams_off())
+            # A team's switch is the daily job's only: a manager may still
+            # pick its stale deals here and book them (Schedule Re-engagement).
             & ~self._followup_won_domain()
             & ~self._followup_paused_domain(now)
             # Booked already (or any other activity planned): nothing to do.

@@ -18,6 +18,14 @@ SALES_MANAGER_GROUP = "sales_team.group_sale_manager"
 CUSTOMER_TEMPLATE = "crm_opportunity_followup.mail_template_reengagement"
 ESCALATION_ACTIVITY_TYPE = "mail.mail_activity_data_todo"
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
+# What the settings', a team's and a stage's checks say, from the one range. A
+# team's or a stage's number is optional: 0, what an emptied field saves,
+# takes the next setting up.
+STALE_DAYS_RANGE_MESSAGE = (
+    f"Stale After must be between {STALE_DAYS_MIN} and {STALE_DAYS_MAX} days; on "
+    "a stage or a team, 0 (empty) takes the next setting up: the team's, then "
+    "the company's."
+)
 
 # The integer settings: settings field -> (system parameter, default, minimum).
 # Stored as text by res.config.settings: Odoo deletes an integer parameter

@@ -14,6 +14,7 @@ from .followup_const import (
     PARAM_PREFIX,
     STALE_DAYS_MAX,
     STALE_DAYS_MIN,
+    STALE_DAYS_RANGE_MESSAGE,
 )
 
 _logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class ResConfigSettings(models.TransientModel):
 
     _followup_stale_days_range = models.Constraint(
         f"CHECK(followup_stale_days BETWEEN {STALE_DAYS_MIN} AND {STALE_DAYS_MAX})",
-        "Stale days must be between 1 and 3650.",
+        STALE_DAYS_RANGE_MESSAGE,
     )
     _followup_deadline_days_positive = models.Constraint(
         "CHECK(followup_deadline_days >= 0)",
