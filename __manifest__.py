@@ -2,7 +2,7 @@
     "name": "CRM Stale Opportunity Re-engagement",
     "summary": "Find stale opportunities every day and schedule a personal "
     "re-engagement activity for their salesperson",
-    "version": "19.0.1.3.0",
+    "version": "19.0.1.4.0",
     "category": "Sales/CRM",
     "website": "https://github.com/crm-opportunity-followup/crm_opportunity_followup",
     "author": "crm_opportunity_followup contributors",

@@ -18,6 +18,9 @@ SALES_MANAGER_GROUP = "sales_team.group_sale_manager"
 CUSTOMER_TEMPLATE = "crm_opportunity_followup.mail_template_reengagement"
 ESCALATION_ACTIVITY_TYPE = "mail.mail_activity_data_todo"
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
+# The hour of a company's daily run, in its timezone, unless it chose another:
+# before the working day starts.
+FOLLOWUP_RUN_HOUR = 6.0
 # What the settings', a team's and a stage's checks say, from the one range. A
 # team's or a stage's number is optional: 0, what an emptied field saves,
 # takes the next setting up.

@@ -595,9 +595,10 @@ class TestAssignee(FollowupCase):
             .with_user(self.salesperson_2)
             .search([("lead_id", "=", left.id)])
         )
-        # Someone who sees every opportunity gets it.
+        # Someone who sees every opportunity gets it, the next day.
         self._set_param("default_user_id", self.senior.id)
-        self._run_cron()
+        with freeze_time(fields.Datetime.now() + timedelta(days=1)):
+            self._run_cron()
         self.assertEqual(self._followups(left).user_id, self.senior)
 
     def test_never_an_archived_or_portal_user(self):
