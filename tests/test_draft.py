@@ -1,5 +1,7 @@
 from datetime import date, timedelta
 
+from freezegun import freeze_time
+
 from odoo import Command, fields
 from odoo.exceptions import UserError
 from odoo.tests import Form, users
@@ -258,7 +260,9 @@ class TestCustomerEmail(FollowupCase):
         other = self._opportunity(
             "Other stage", stage_id=self.stage_new.id, partner_id=self.customer.id
         )
-        self._run_cron()
+        # The next day's daily run (today's has run).
+        with freeze_time(fields.Datetime.now() + timedelta(days=1)):
+            self._run_cron()
         line = self.env["workflow.log.line"].search([("lead_id", "=", other.id)])
         self.assertFalse(line.wording_template_id)
         self.assertEqual(self._followups(other).mail_template_ids, self.template)

@@ -51,13 +51,18 @@ class TestStaleClock(FollowupCase):
     def test_days_count_from_the_last_work(self):
         """Done 16 days ago, last edited 40 days ago: stale for 16 days."""
         self._book_and_do()
-        self._set_last_work(self.lead, fields.Datetime.now() - timedelta(days=16))
-        self._set_write_date(self.lead, fields.Datetime.now() - timedelta(days=40))
-        self._run_cron()
-        activity = self._followups(self.lead).filtered("active")
-        self.assertEqual(activity.summary, "Re-engage: Globex Renewal (stale 16 days)")
-        self.assertIn("16 days", activity.note)
-        self.assertEqual(self.lead.followup_days_stale, 16)
+        # The next day's daily run (today's booked it).
+        with freeze_time(fields.Datetime.now() + timedelta(days=1)):
+            now = fields.Datetime.now()
+            self._set_last_work(self.lead, now - timedelta(days=16))
+            self._set_write_date(self.lead, now - timedelta(days=40))
+            self._run_cron()
+            activity = self._followups(self.lead).filtered("active")
+            self.assertEqual(
+                activity.summary, "Re-engage: Globex Renewal (stale 16 days)"
+            )
+            self.assertIn("16 days", activity.note)
+            self.assertEqual(self.lead.followup_days_stale, 16)
 
     def test_days_without_work_of_a_new_opportunity(self):
         """A form being filled in (no record yet) has no stale days, no crash."""
