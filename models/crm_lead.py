@@ -34,9 +34,10 @@ class CrmLead(models.Model):
         compute="_compute_followup_is_stale",
         search="_search_followup_is_stale",
         help="Open opportunity nobody worked on for the re-engagement settings' "
-        "number of days, with no activity planned and not paused: the next run "
-        "books it. Unlike Odoo's rotting marker (days in the same stage), this "
-        "counts days without any work on it.",
+        "number of days, with no activity planned and not paused: a run books it "
+        "(the daily job only where its team has Daily Re-engagement on). Unlike "
+        "Odoo's rotting marker (days in the same stage), this counts days without "
+        "any work on it.",
     )
     followup_stale_hint = fields.Char(
         string="Stale Since", compute="_compute_followup_days_stale"
@@ -103,8 +104,8 @@ class CrmLead(models.Model):
                 stage_days=self.env["crm.stage"]._followup_days(),
                 team_days=self.env["crm.team"]._followup_days(),
             )
-            # Teams that switched the daily job off get no re-engagement.
-            & ~Domain("team_id", "in", self.env["crm.team"]._followup_teams_off())
+            # A team's switch is the daily job's only: a manager may still
+            # pick its stale deals here and book them (Schedule Re-engagement).
             & ~self._followup_won_domain()
             & ~self._followup_paused_domain(now)
             # Booked already (or any other activity planned): nothing to do.
@@ -179,13 +180,40 @@ class CrmLead(models.Model):
 
     def mail_allowed_qweb_expressions(self):
         # Placeholders that anybody allowed to edit a template may use in a
-        # stage's re-engagement wording (Odoo's rules for the others).
+        # stage's re-engagement wording (Odoo's rules for the others). The
+        # languages are plain field reads, as safe: the stage form's *Create
+        # and Edit* pre-fills the first, so that sales managers who are not
+        # template editors can create the stage's email.
         return (
             *super().mail_allowed_qweb_expressions(),
             "object.followup_days_stale",
             "object.followup_customer_subject",
             "object.stage_id.name",
+            "object.lang_id.code",
+            "object.partner_id.lang",
         )
+
+    def _merge_get_fields_specific(self):
+        # Odoo keeps the most likely deal's value, else the first one set: a
+        # customer's "not before March" on the duplicate would be lost, or a
+        # shorter pause kept. The pause that lasts longest wins, with its
+        # reason.
+        def latest_pause(leads):
+            return max(
+                leads.filtered("followup_paused_until"),
+                key=lambda lead: lead.followup_paused_until,
+                default=leads.browse(),
+            )
+
+        return {
+            **super()._merge_get_fields_specific(),
+            "followup_paused_until": lambda fname, leads: (
+                latest_pause(leads).followup_paused_until
+            ),
+            "followup_pause_reason": lambda fname, leads: (
+                latest_pause(leads).followup_pause_reason
+            ),
+        }
 
     # ------------------------------------------------------------
     # CRUD

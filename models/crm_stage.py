@@ -6,7 +6,7 @@ from markupsafe import Markup, escape
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-from .followup_const import STALE_DAYS_MAX, STALE_DAYS_MIN
+from .followup_const import STALE_DAYS_MAX, STALE_DAYS_MIN, STALE_DAYS_RANGE_MESSAGE
 
 _logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class CrmStage(models.Model):
     _followup_stale_days_range = models.Constraint(
         f"CHECK(followup_stale_days IS NULL OR followup_stale_days = 0 OR "
         f"followup_stale_days BETWEEN {STALE_DAYS_MIN} AND {STALE_DAYS_MAX})",
-        "A stage's stale days must be from 1 to 3650 (empty: the settings' number).",
+        STALE_DAYS_RANGE_MESSAGE,
     )
 
     @api.constrains("followup_template_id")

@@ -2,7 +2,12 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.fields import Domain
 
-from .followup_const import SALES_MANAGER_GROUP, STALE_DAYS_MAX
+from .followup_const import (
+    SALES_MANAGER_GROUP,
+    STALE_DAYS_MAX,
+    STALE_DAYS_MIN,
+    STALE_DAYS_RANGE_MESSAGE,
+)
 
 
 class CrmTeam(models.Model):
@@ -42,9 +47,9 @@ class CrmTeam(models.Model):
     )
 
     _followup_stale_days_range = models.Constraint(
-        f"CHECK(followup_stale_days IS NULL OR "
-        f"followup_stale_days BETWEEN 0 AND {STALE_DAYS_MAX})",
-        "A team's stale days must be between 1 and 3650 (empty: the company's).",
+        f"CHECK(followup_stale_days IS NULL OR followup_stale_days = 0 OR "
+        f"followup_stale_days BETWEEN {STALE_DAYS_MIN} AND {STALE_DAYS_MAX})",
+        STALE_DAYS_RANGE_MESSAGE,
     )
 
     @api.depends("user_id")

@@ -22,6 +22,17 @@ ESCALATION_ACTIVITY_TYPE = "mail.mail_activity_data_todo"
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 # How long a deferral by the daily cap puts an opportunity first in the queue.
 DEFERRED_PRIORITY_DAYS = 30
+# The hour of a company's daily run, in its timezone, unless it chose another:
+# before the working day starts.
+FOLLOWUP_RUN_HOUR = 6.0
+# What the settings', a team's and a stage's checks say, from the one range. A
+# team's or a stage's number is optional: 0, what an emptied field saves,
+# takes the next setting up.
+STALE_DAYS_RANGE_MESSAGE = (
+    f"Stale After must be between {STALE_DAYS_MIN} and {STALE_DAYS_MAX} days; on "
+    "a stage or a team, 0 (empty) takes the next setting up: the team's, then "
+    "the company's."
+)
 
 # The integer settings: settings field -> (system parameter, default, minimum).
 # Stored as text by res.config.settings: Odoo deletes an integer parameter

@@ -207,6 +207,9 @@ class MailActivity(models.Model):
 
     def write(self, vals):
         if {"res_id", "res_model_id", "res_model", "active"} & vals.keys():
+            # Before anything is deleted: the duplicates go with sudo(), which
+            # must never act for someone who may not move these activities.
+            self.check_access("write")
             self -= self._followup_drop_duplicates(vals)
         return super().write(vals)
 

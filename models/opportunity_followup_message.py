@@ -58,7 +58,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
             .sudo()
             .browse(message_id for message_id, _date in last_messages.values())
         }
-        stage_tones = self._stage_tones()
+        stage_tones = self._stage_tones(leads.team_id)
         last_work = leads._followup_last_work_dates(
             params.clock, last_messages, self._latest_done_days(history)
         )
@@ -149,7 +149,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
     def _stage_text(self, lead, stage_tones):
         """Its stage, and what to aim for there."""
         env = lead.env
-        tone = stage_tones.get(lead.stage_id.id, "early")
+        tone = stage_tones.get((lead.team_id.id, lead.stage_id.id), "early")
         if tone == "late":
             aim = env._("settle the last points before the decision")
         elif tone == "middle":
@@ -398,12 +398,28 @@ class OpportunityFollowupMessage(models.AbstractModel):
         return {lead_id: done[0].date_done for lead_id, done in history.items()}
 
     @api.model
-    def _stage_tones(self):
-        """Map each open stage to an early / middle / late tone by its position
-        in the pipeline."""
-        stages = self.env["crm.stage"].search([("is_won", "=", False)])
-        last = len(stages) - 1
-        return {
-            stage.id: "early" if index == 0 else "late" if index == last else "middle"
-            for index, stage in enumerate(stages)
-        }
+    def _stage_tones(self, teams):
+        """Map each (team id, open stage id) to an early / middle / late tone
+        by the stage's position in that team's pipeline: the stages of every
+        team and its own, as crm shows them (team id False: no team)."""
+        # One query: the open stages in crm's order, a row per stage and team.
+        stage_teams = {}
+        for _sequence, _name, stage, team in self.env["crm.stage"]._read_group(
+            [("is_won", "=", False)],
+            ["sequence", "name", "id", "team_ids"],
+            order="sequence, name, id",
+        ):
+            stage_teams.setdefault(stage.id, set()).update(team.ids)
+        tones = {}
+        for team_id in {False, *teams.ids}:
+            pipeline = [
+                stage_id
+                for stage_id, team_ids in stage_teams.items()
+                if not team_ids or team_id in team_ids
+            ]
+            last = len(pipeline) - 1
+            for index, stage_id in enumerate(pipeline):
+                tones[team_id, stage_id] = (
+                    "early" if index == 0 else "late" if index == last else "middle"
+                )
+        return tones

@@ -226,11 +226,13 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
     @api.model
     def _cron_cycle(self):
-        """The daily runs of this cycle of the job: those still *running*
-        (an earlier call stopped by the time budget, or a killed worker), else
-        one new run per company switched on, opened together at one moment.
-        A run is done when its log is: the cycle ends when none is running."""
+        """The daily runs of this call of the job (it runs every hour): those
+        still *running* (an earlier call stopped by the time budget, or a
+        killed worker), and a new run for each company switched on whose time
+        has come today where it is and which has no daily run yet today. A
+        run is done when its log is: the cycle ends when none is running."""
         Log = self.env["workflow.log"].sudo()
+        now = fields.Datetime.now()
         running = Log.search(
             [("trigger", "=", "cron"), ("state", "=", "running")], order="id"
         )
@@ -239,22 +241,34 @@ class OpportunityFollowupRunner(models.AbstractModel):
             for log in company_logs[:-1]:
                 log._fail(self.env._("Superseded by a later run."), 0)
             log = company_logs[-1]
+            if log.date_start < now - timedelta(days=1):
+                # Its moment is more than a day old: resumed, it would count
+                # days and deadlines from then. Today's run starts afresh.
+                log._interrupt(
+                    self.env._(
+                        "Interrupted: it started more than a day ago and never "
+                        "finished; a new run replaces it."
+                    )
+                )
+                continue
             try:
                 log._params()
             except (KeyError, TypeError):
-                # Started by a version before 19.0.1.1.0: it cannot resume.
-                log.state = "interrupted"
+                log._interrupt(
+                    self.env._(
+                        "Interrupted: started by an older version of the "
+                        "module, it cannot resume."
+                    )
+                )
                 continue
             resumed |= log
-        if resumed:
-            return resumed
         # Each company decides: only those switched on in the settings.
         companies = self.env["res.company"].search(
             [("active", "=", True), ("followup_active", "=", True)], order="id"
         )
-        now = fields.Datetime.now()
-        logs = Log
-        for company in companies:
+        due = (companies - resumed.company_id)._followup_due(now)
+        logs = resumed
+        for company in due:
             runner = self.with_company(company).with_context(
                 allowed_company_ids=company.ids
             )
@@ -268,9 +282,10 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 else (company.id,),
             )
             logs |= runner.env["workflow.log"]._start(params).sudo()
-        # Shows the runs as running while they work, and keeps them if the
-        # process dies: the next call resumes them.
-        self._commit_progress(0)
+        if due:
+            # Shows the runs as running while they work, and keeps them if
+            # the process dies: the next call resumes them.
+            self._commit_progress(0)
         return logs
 
     # ------------------------------------------------------------

@@ -1,6 +1,10 @@
+from datetime import datetime, time, timedelta
+
 import pytz
 
 from odoo import api, fields, models
+
+from .followup_const import FOLLOWUP_RUN_HOUR
 
 
 class ResCompany(models.Model):
@@ -16,6 +20,77 @@ class ResCompany(models.Model):
         help="Every day, find this company's stale opportunities and schedule a "
         "re-engagement activity for their salesperson.",
     )
+    # Each company its own morning: the job runs every hour and opens a
+    # company's run once its hour has come where it is.
+    followup_run_hour = fields.Float(
+        string="Daily Re-engagement At",
+        default=FOLLOWUP_RUN_HOUR,
+        help="The time of this company's daily run, in its timezone (its working "
+        "hours'); the scheduled action checks every hour.",
+    )
+
+    _followup_run_hour_range = models.Constraint(
+        "CHECK(followup_run_hour >= 0 AND followup_run_hour < 24)",
+        "The daily re-engagement runs at a time of the day, from 00:00 to 23:59.",
+    )
+
+    def _followup_run_moment(self, day, hour=None):
+        """When this company's run is due on ``day`` (its local day), at its
+        time or ``hour``, as a timezone-aware moment."""
+        self.ensure_one()
+        tz = self._followup_tz()
+        minutes = round((self.followup_run_hour if hour is None else hour) * 60)
+        return tz.localize(datetime.combine(day, time(minutes // 60, minutes % 60)))
+
+    def _followup_last_daily_starts(self, now):
+        """``{company: start}`` of each company's latest daily run of the last
+        two days (naive UTC): enough to know whether it ran today anywhere."""
+        # The logs are the runner's own records, read for the scheduler.
+        return dict(
+            self.env["workflow.log"]
+            .sudo()
+            ._read_group(
+                [
+                    ("trigger", "=", "cron"),
+                    ("company_id", "in", self.ids),
+                    ("date_start", ">", now - timedelta(days=2)),
+                ],
+                ["company_id"],
+                ["date_start:max"],
+            )
+        )
+
+    def _followup_due(self, now):
+        """The companies of ``self`` whose daily run is due at ``now`` (naive
+        UTC): their time has come today where they are, and no daily run of
+        theirs started today there."""
+        last_starts = self._followup_last_daily_starts(now)
+        due = self.browse()
+        for company in self:
+            tz = company._followup_tz()
+            local_now = pytz.utc.localize(now).astimezone(tz)
+            last = last_starts.get(company)
+            ran_today = last and (
+                pytz.utc.localize(last).astimezone(tz).date() == local_now.date()
+            )
+            if not ran_today and company._followup_run_moment(local_now.date()) <= (
+                local_now
+            ):
+                due |= company
+        return due
+
+    def _followup_next_run(self, now, hour=None):
+        """When this company's next daily run is due (naive UTC), at its time
+        or ``hour``: today's if it has not run today, else tomorrow's; ``now``
+        when that time has come already."""
+        self.ensure_one()
+        tz = self._followup_tz()
+        today = pytz.utc.localize(now).astimezone(tz).date()
+        last = self._followup_last_daily_starts(now).get(self)
+        ran_today = last and pytz.utc.localize(last).astimezone(tz).date() == today
+        day = today + timedelta(days=1) if ran_today else today
+        moment = self._followup_run_moment(day, hour).astimezone(pytz.utc)
+        return max(moment.replace(tzinfo=None), now)
 
     def _followup_tz(self):
         """The timezone the company's days are counted in."""

@@ -1,7 +1,4 @@
 import logging
-from datetime import datetime, time, timedelta
-
-import pytz
 
 from odoo import api, fields, models
 
@@ -14,13 +11,10 @@ from .followup_const import (
     PARAM_PREFIX,
     STALE_DAYS_MAX,
     STALE_DAYS_MIN,
+    STALE_DAYS_RANGE_MESSAGE,
 )
 
 _logger = logging.getLogger(__name__)
-
-# The hour of the daily run, in the company's timezone, when it is switched
-# on: before the working day starts.
-FOLLOWUP_RUN_HOUR = 6
 
 
 class ResConfigSettings(models.TransientModel):
@@ -119,17 +113,19 @@ class ResConfigSettings(models.TransientModel):
     followup_active = fields.Boolean(
         related="company_id.followup_active", readonly=False
     )
+    followup_run_hour = fields.Float(
+        related="company_id.followup_run_hour", readonly=False
+    )
     followup_next_run = fields.Datetime(
         string="Next Run",
         compute="_compute_followup_next_run",
-        readonly=False,
-        store=True,
-        help="When the daily job runs next; then every day at that hour.",
+        help="When this company's daily run comes next; then every day at its "
+        "time, where the company is.",
     )
 
     _followup_stale_days_range = models.Constraint(
         f"CHECK(followup_stale_days BETWEEN {STALE_DAYS_MIN} AND {STALE_DAYS_MAX})",
-        "Stale days must be between 1 and 3650.",
+        STALE_DAYS_RANGE_MESSAGE,
     )
     _followup_deadline_days_positive = models.Constraint(
         "CHECK(followup_deadline_days >= 0)",
@@ -249,35 +245,26 @@ class ResConfigSettings(models.TransientModel):
         )
         return (cron or self.env["ir.cron"]).sudo()
 
-    @api.depends("followup_active")
+    @api.depends("followup_active", "followup_run_hour")
     def _compute_followup_next_run(self):
         cron = self._followup_cron()
         now = fields.Datetime.now()
         for settings in self:
             if not settings.followup_active:
                 settings.followup_next_run = False
-            elif cron.active and cron.nextcall and cron.nextcall > now:
-                settings.followup_next_run = cron.nextcall
-            else:
-                settings.followup_next_run = settings._followup_next_morning(now)
-
-    def _followup_next_morning(self, now):
-        """The next FOLLOWUP_RUN_HOUR o'clock where the company is (naive
-        UTC): a run before the working day starts."""
-        tz = self.company_id._followup_tz()
-        local = pytz.utc.localize(now).astimezone(tz)
-        morning = tz.localize(datetime.combine(local.date(), time(FOLLOWUP_RUN_HOUR)))
-        if morning <= local:
-            morning = tz.localize(
-                datetime.combine(
-                    local.date() + timedelta(days=1), time(FOLLOWUP_RUN_HOUR)
-                )
+                continue
+            # The time in the form, saved or not.
+            due = settings.company_id._followup_next_run(
+                now, settings.followup_run_hour
             )
-        return morning.astimezone(pytz.utc).replace(tzinfo=None)
+            # A time already come is the job's next call.
+            if due <= now and cron.active and cron.nextcall:
+                due = max(cron.nextcall, now)
+            settings.followup_next_run = due
 
     def _followup_set_cron(self):
-        """The daily job runs while any company is switched on, next at the
-        hour chosen here."""
+        """The job runs every hour while any company is switched on; each
+        company's run comes at its own time (see res.company)."""
         cron = self._followup_cron()
         if not cron:
             return
@@ -286,11 +273,8 @@ class ResConfigSettings(models.TransientModel):
             .sudo()
             .search_count([("followup_active", "=", True)], limit=1)
         )
-        vals = {"active": active}
-        if active and self.followup_active and self.followup_next_run:
-            vals["nextcall"] = self.followup_next_run
-        if any(cron[key] != value for key, value in vals.items()):
-            cron.write(vals)
+        if cron.active != active:
+            cron.active = active
 
     def action_run_followup(self):
         """The *Run follow-up* button: save the settings, then run with them."""

@@ -94,7 +94,8 @@ class WorkflowLog(models.Model):
             ("running", "Running"),
             ("done", "Done"),
             ("failed", "Failed"),
-            # Set by versions before 19.0.1.1.0; a daily run now resumes instead.
+            # A daily run given up: started by a version before 19.0.1.1.0,
+            # or more than a day ago (its message says which).
             ("interrupted", "Interrupted"),
         ],
         required=True,
@@ -467,6 +468,18 @@ class WorkflowLog(models.Model):
                     "The re-engagement run failed: %(error)s", error=error
                 ),
                 "error": error,
+            }
+        )
+
+    def _interrupt(self, reason):
+        """The run will not go on (the daily job gave it up): state
+        *interrupted*, and why in its message."""
+        self.ensure_one()
+        self.sudo().write(
+            {
+                "state": "interrupted",
+                "date_end": fields.Datetime.now(),
+                "message": reason,
             }
         )
 

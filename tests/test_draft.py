@@ -1,6 +1,8 @@
 from datetime import date, timedelta
 
-from odoo import fields
+from freezegun import freeze_time
+
+from odoo import Command, fields
 from odoo.exceptions import UserError
 from odoo.tests import Form, users
 
@@ -138,6 +140,53 @@ class TestDraft(FollowupCase):
         self.assertIn("Aim: find out whether it is still a priority.", early)
         self.assertIn("Aim: find what holds it up and agree on the next step.", middle)
 
+    def test_aim_among_the_team_s_own_stages(self):
+        """Another team's own stages leave this team's pipeline as it is: its
+        first stage is still early, its last open one still late."""
+        other_team = self.env["crm.team"].create({"name": "Other Team"})
+        discovery, negotiation = self.env["crm.stage"].create(
+            [
+                {
+                    "name": "Discovery",
+                    "sequence": 0,
+                    "team_ids": [Command.set(other_team.ids)],
+                },
+                {
+                    "name": "Negotiation",
+                    "sequence": 60,
+                    "team_ids": [Command.set(other_team.ids)],
+                },
+            ]
+        )
+        new = self._note(self._opportunity("Ours, new", stage_id=self.stage_new.id))
+        proposition = self._note(
+            self._opportunity("Ours, proposed", stage_id=self.stage_proposition.id)
+        )
+        self.assertIn("Aim: find out whether it is still a priority.", new)
+        self.assertIn("Aim: settle the last points before the decision.", proposition)
+        # In the other team's pipeline, its own stages come first and last.
+        theirs = {
+            stage: self._note(
+                self._opportunity(
+                    f"Theirs, {stage.name}",
+                    team_id=other_team.id,
+                    stage_id=stage.id,
+                    user_id=self.salesperson_2.id,
+                )
+            )
+            for stage in (discovery, self.stage_new, negotiation)
+        }
+        self.assertIn(
+            "Aim: find out whether it is still a priority.", theirs[discovery]
+        )
+        self.assertIn(
+            "Aim: find what holds it up and agree on the next step.",
+            theirs[self.stage_new],
+        )
+        self.assertIn(
+            "Aim: settle the last points before the decision.", theirs[negotiation]
+        )
+
     def test_brief_in_the_salesperson_s_language(self):
         self.env["res.lang"]._activate_lang("fr_FR")
         self.salesperson.lang = "fr_FR"
@@ -211,7 +260,9 @@ class TestCustomerEmail(FollowupCase):
         other = self._opportunity(
             "Other stage", stage_id=self.stage_new.id, partner_id=self.customer.id
         )
-        self._run_cron()
+        # The next day's daily run (today's has run).
+        with freeze_time(fields.Datetime.now() + timedelta(days=1)):
+            self._run_cron()
         line = self.env["workflow.log.line"].search([("lead_id", "=", other.id)])
         self.assertFalse(line.wording_template_id)
         self.assertEqual(self._followups(other).mail_template_ids, self.template)

@@ -265,7 +265,7 @@ class TestEscalation(FollowupCase):
         spec = importlib.util.spec_from_file_location("followup_migrate_14", path)
         migration = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(migration)
-        migration.migrate(self.env.cr, "19.0.1.3.0")
+        migration._mark_escalated_followups(self.env.cr)
         followup.invalidate_recordset()
         self.assertTrue(followup.followup_escalated)
         with freeze_time(day(9)):

@@ -2,7 +2,7 @@
 progress API, its failure count), real commits, two connections at once."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import psycopg2.errors
 from freezegun import freeze_time
@@ -10,7 +10,7 @@ from freezegun import freeze_time
 from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.exceptions import UserError
 from odoo.orm.environments import Transaction
-from odoo.tests import TransactionCase, tagged
+from odoo.tests import Form, TransactionCase, tagged
 from odoo.tools import SQL, mute_logger
 
 from odoo.addons.crm_opportunity_followup.models import workflow_log
@@ -68,8 +68,14 @@ class TestRealCron(TransactionCase):
             env = api.Environment(cr, SUPERUSER_ID, {})
             company = env.ref("base.main_company")
             cron = env["ir.cron"].browse(self.cron_id)
-            self.switched = company.followup_active, cron.active
+            self.switched = (
+                company.followup_active,
+                cron.active,
+                company.followup_run_hour,
+            )
             company.followup_active = cron.active = True
+            # Due from midnight: whatever the time of day the tests run.
+            company.followup_run_hour = 0
         self.addCleanup(self._cleanup)
 
     def _cleanup(self):
@@ -78,7 +84,12 @@ class TestRealCron(TransactionCase):
             env["workflow.log"].search([("trigger", "=", "cron")]).unlink()
             env["crm.lead"].browse(self.lead_ids).unlink()
             env["ir.cron.progress"].search([("cron_id", "=", self.cron_id)]).unlink()
-            env.ref("base.main_company").followup_active = self.switched[0]
+            env.ref("base.main_company").write(
+                {
+                    "followup_active": self.switched[0],
+                    "followup_run_hour": self.switched[2],
+                }
+            )
             env["ir.cron"].browse(self.cron_id).write(
                 {
                     "failure_count": 0,
@@ -393,7 +404,7 @@ class TestCronCycles(FollowupCase):
         super().setUpClass()
         cls.company_a = cls.env.company
         cls.company_b = cls.env["res.company"].create(
-            {"name": "Company B", "followup_active": True}
+            {"name": "Company B", "followup_active": True, "followup_run_hour": 0}
         )
         cls.manager.company_ids = [Command.link(cls.company_b.id)]
         cls.team_b = cls.env["crm.team"].create(
@@ -409,26 +420,106 @@ class TestCronCycles(FollowupCase):
             user_id=self.manager.id,
         )
 
-    def _call(self, lastcall):
-        """One call of the scheduler, which gives the job its last start."""
-        self.Runner.with_user(self.odoobot).with_context(
-            lastcall=lastcall
-        )._cron_run_followup()
+    def _call(self, at=None):
+        """One call of the scheduler (it calls the job every hour), at ``at``
+        (naive UTC) or now."""
+        with freeze_time(at or fields.Datetime.now()):
+            self.Runner.with_user(self.odoobot)._cron_run_followup()
+
+    def _cron_logs(self, company=None):
+        logs = self.env["workflow.log"].search([("trigger", "=", "cron")])
+        return logs.filtered(lambda log: not company or log.company_id == company)
 
     def test_every_company_every_day(self):
-        day_1 = fields.Datetime.now() - timedelta(days=1)
         self._opportunity("A's deal", days=20)
         self._deal_b("B's deal")
-        self._call(lastcall=day_1 - timedelta(days=1))
-        # The next day: the job's last start was yesterday's, before its runs.
+        self._call()
+        # Called again the same day: each company has had its run.
+        self._call()
+        self.assertEqual(len(self._cron_logs()), 2)
+        # The next day: a new run for each.
         deal_b_2 = self._deal_b("B's new stale deal")
-        self._call(lastcall=day_1)
-        logs = self.env["workflow.log"].search([("trigger", "=", "cron")])
+        self._call(fields.Datetime.now() + timedelta(days=1))
+        logs = self._cron_logs()
         self.assertEqual(
             len(logs.filtered(lambda log: log.company_id == self.company_b)), 2
         )
         self.assertTrue(self._followups(deal_b_2))
         self.assertEqual(set(logs.mapped("state")), {"done"})
+
+    def test_each_company_at_its_own_time(self):
+        """Each company's administrator sets its time in the settings; the
+        hourly job opens each company's run at its time where it is, once a
+        day, whoever saved last."""
+        self.company_a.resource_calendar_id.tz = "UTC"
+        self.company_b.resource_calendar_id = self.env["resource.calendar"].create(
+            {"name": "Tokyo Hours", "tz": "Asia/Tokyo", "company_id": self.company_b.id}
+        )
+        admin = self._admin()
+        admin.company_ids = [Command.link(self.company_b.id)]
+        for company, hour in ((self.company_a, 6.0), (self.company_b, 7.5)):
+            settings = self.env["res.config.settings"].with_user(admin)
+            form = Form(settings.with_company(company))
+            form.followup_run_hour = hour
+            form.save().execute()
+        self.assertEqual(self.company_a.followup_run_hour, 6.0)
+        self.assertEqual(self.company_b.followup_run_hour, 7.5)
+        self.assertEqual(
+            (self.cron.interval_number, self.cron.interval_type), (1, "hours")
+        )
+        deal_a = self._opportunity("A's deal", days=20)
+        deal_b = self._deal_b("B's deal")
+        today = datetime.combine(fields.Date.today(), time())
+        # 05:00 UTC, 14:00 in Tokyo: B's run; A's 6:00 has not come.
+        self._call(today + timedelta(hours=5))
+        self.assertEqual(self._cron_logs().company_id, self.company_b)
+        self.assertTrue(self._followups(deal_b))
+        self.assertFalse(self._followups(deal_a))
+        # 05:59 and 06:00 UTC: A's run, at 6:00; B has had its day.
+        self._call(today + timedelta(hours=5, minutes=59))
+        self.assertEqual(len(self._cron_logs()), 1)
+        self._call(today + timedelta(hours=6))
+        self.assertEqual(len(self._cron_logs(self.company_a)), 1)
+        self.assertEqual(len(self._cron_logs(self.company_b)), 1)
+        self.assertTrue(self._followups(deal_a))
+        # 22:00 UTC, 07:00 tomorrow in Tokyo: not yet; 22:30, B's next day.
+        self._call(today + timedelta(hours=22))
+        self.assertEqual(len(self._cron_logs()), 2)
+        self._call(today + timedelta(hours=22, minutes=30))
+        self.assertEqual(len(self._cron_logs(self.company_b)), 2)
+        self.assertEqual(len(self._cron_logs(self.company_a)), 1)
+
+    def test_a_run_older_than_a_day_starts_afresh(self):
+        """A daily run left running (the job was off, the server down) is not
+        resumed days later with its old moment: it is closed as interrupted,
+        with the reason, and today's run starts."""
+        self._opportunity("A's deal", days=20)
+        self._opportunity("A's other deal", days=20)
+        Runner = type(self.Runner)
+        self.patch(Runner, "_chunk_size", 1)
+        # The budget is spent after the first chunk.
+        self.patch(
+            Runner,
+            "_commit_progress",
+            lambda runner, processed, remaining=None: 0.0 if processed else 10.0,
+        )
+        self._call(fields.Datetime.now() - timedelta(days=3))
+        old = self._cron_logs(self.company_a)
+        self.assertRecordValues(old, [{"state": "running", "scheduled_count": 1}])
+        self.patch(
+            Runner, "_commit_progress", lambda runner, processed, remaining=None: 10.0
+        )
+        self._call()
+        self.assertEqual(old.state, "interrupted")
+        self.assertIn("started more than a day ago", old.message)
+        new = self._cron_logs(self.company_a) - old
+        self.assertRecordValues(
+            new, [{"state": "done", "stale_count": 2, "scheduled_count": 1}]
+        )
+        self.assertEqual(new.date_start.date(), fields.Date.today())
+        # Its days counted from today, not from three days ago.
+        booked = new.line_ids.filtered(lambda line: line.outcome == "scheduled")
+        self.assertIn("(stale 20 days)", booked.activity_id.summary)
 
     def test_failure_reaches_the_scheduler_from_an_earlier_call(self):
         """Company A fails in the first call; B needs more calls: the last
@@ -461,7 +552,7 @@ class TestCronCycles(FollowupCase):
             while not cycle_done and calls < 10:
                 calls += 1
                 try:
-                    self._call(lastcall=fields.Datetime.now() - timedelta(days=1))
+                    self._call()
                 except UserError as exc:
                     errors.append(str(exc))
         self.assertGreater(calls, 2)

@@ -51,13 +51,18 @@ class TestStaleClock(FollowupCase):
     def test_days_count_from_the_last_work(self):
         """Done 16 days ago, last edited 40 days ago: stale for 16 days."""
         self._book_and_do()
-        self._set_last_work(self.lead, fields.Datetime.now() - timedelta(days=16))
-        self._set_write_date(self.lead, fields.Datetime.now() - timedelta(days=40))
-        self._run_cron()
-        activity = self._followups(self.lead).filtered("active")
-        self.assertEqual(activity.summary, "Re-engage: Globex Renewal (stale 16 days)")
-        self.assertIn("16 days", activity.note)
-        self.assertEqual(self.lead.followup_days_stale, 16)
+        # The next day's daily run (today's booked it).
+        with freeze_time(fields.Datetime.now() + timedelta(days=1)):
+            now = fields.Datetime.now()
+            self._set_last_work(self.lead, now - timedelta(days=16))
+            self._set_write_date(self.lead, now - timedelta(days=40))
+            self._run_cron()
+            activity = self._followups(self.lead).filtered("active")
+            self.assertEqual(
+                activity.summary, "Re-engage: Globex Renewal (stale 16 days)"
+            )
+            self.assertIn("16 days", activity.note)
+            self.assertEqual(self.lead.followup_days_stale, 16)
 
     def test_days_without_work_of_a_new_opportunity(self):
         """A form being filled in (no record yet) has no stale days, no crash."""
@@ -188,6 +193,60 @@ class TestMerge(FollowupCase):
         moved = self._followups(self.second)
         moved.with_user(self.manager).write({"res_id": free.id})
         self.assertEqual(self._open_followups(free), moved)
+
+    def test_moving_without_the_right_deletes_nothing(self):
+        """A salesperson moving a colleague's re-engagement onto a booked
+        opportunity is refused before anything is deleted."""
+        moved, booked = self._followups(self.second), self._followups(self.first)
+        with self.assertRaises(AccessError):
+            # Read by the system earlier in the transaction (as sudo'd code
+            # does): in the cache, no read check stops the move.
+            self.assertTrue(moved.sudo().is_followup)
+            moved.with_user(self.salesperson_2).write({"res_id": self.first.id})
+        self.assertEqual(self._open_followups(self.second), moved)
+        self.assertEqual(self._open_followups(self.first), booked)
+
+    def test_merge_keeps_the_latest_pause(self):
+        """A salesperson merges, with Odoo's wizard, a duplicate the customer
+        asked to leave alone into the deal they work on: the pause that lasts
+        longest stays, with its reason, and the runs keep away."""
+        today = fields.Date.today()
+        kept = self._opportunity(
+            "Initech Renewal",
+            stage_id=self.stage_qualified.id,
+            partner_name="Initech",
+            followup_paused_until=today + timedelta(days=5),
+            followup_pause_reason="Back from holiday next week",
+        )
+        duplicate = self._opportunity(
+            "Initech Renewal (web form)",
+            partner_name="Initech",
+            followup_paused_until=today + timedelta(days=60),
+            followup_pause_reason="Budget frozen until next quarter",
+        )
+        both = (kept | duplicate).with_user(self.salesperson)
+        wizard = (
+            self.env["crm.merge.opportunity"]
+            .with_user(self.salesperson)
+            .with_context(active_model="crm.lead", active_ids=both.ids)
+            .create({"opportunity_ids": [Command.set(both.ids)]})
+        )
+        wizard.action_merge()
+        self.assertFalse(duplicate.exists())
+        self.assertRecordValues(
+            kept,
+            [
+                {
+                    "followup_paused_until": today + timedelta(days=60),
+                    "followup_pause_reason": "Budget frozen until next quarter",
+                }
+            ],
+        )
+        self._set_last_work(kept, fields.Datetime.now() - timedelta(days=20))
+        result = self.Runner.with_user(self.manager).run(lead_ids=kept.ids)
+        line = self.env["workflow.log"].browse(result["log_id"]).line_ids
+        self.assertEqual(line.outcome, "skipped_paused")
+        self.assertFalse(self._followups(kept))
 
 
 class TestStageWording(FollowupCase):
@@ -333,6 +392,45 @@ class TestStageWording(FollowupCase):
         self._set_write_date(self.lead, fields.Datetime.now() - timedelta(days=20))
         self._run_cron()
         self.assertIn("Bonjour", self._send_as_salesperson().body)
+
+    def test_sales_manager_creates_and_edits_the_stage_s_email(self):
+        """*Create and Edit* on the stage form as a sales manager, neither an
+        administrator nor a template editor: the form's language is a plain
+        field read, as safe as the placeholders they may write."""
+        self.assertFalse(self.manager.has_group("base.group_system"))
+        self.assertFalse(self.manager.has_group("mail.group_mail_template_editor"))
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.lead.partner_id = self.env["res.partner"].create(
+            {"name": "Bo", "email": "bo@example.com", "lang": "fr_FR"}
+        )
+        Stage = self.env["crm.stage"].with_user(self.manager)
+        arch = Stage.get_view(view_type="form")["arch"]
+        field = etree.fromstring(arch).xpath("//field[@name='followup_template_id']")
+        context = safe_eval(field[0].get("context"), {"name": "Qualified"})
+        with Form(
+            self.env["mail.template"].with_user(self.manager).with_context(**context)
+        ) as template_form:
+            template_form.subject = "Checking in"
+            template_form.body_html = '<p>Hello <t t-out="object.contact_name"/></p>'
+        template = template_form.record
+        with Form(self.stage_qualified.with_user(self.manager)) as stage_form:
+            stage_form.followup_template_id = template
+        self.assertEqual(self.stage_qualified.followup_template_id, template)
+        self.assertEqual(template.lang, "{{ object.lang_id.code }}")
+        # Edited again, in developer mode where the language shows: the
+        # partner's language is as plain a read.
+        with (
+            self.debug_mode(),
+            Form(template.with_user(self.manager)) as template_form,
+        ):
+            template_form.lang = "{{ object.partner_id.lang }}"
+        template.with_user(self.manager).with_context(
+            lang="fr_FR"
+        ).body_html = '<p>Bonjour <t t-out="object.contact_name"/></p>'
+        self.salesperson.lang = "en_US"
+        self._set_write_date(self.lead, fields.Datetime.now() - timedelta(days=20))
+        self._run_cron()
+        self.assertIn("Bonjour Bo", self._send_as_salesperson().body)
 
     def test_upgrade_converts_the_inline_wording(self):
         """19.0.1.0.0's inline wording becomes the stage's template."""
@@ -502,9 +600,10 @@ class TestAssignee(FollowupCase):
             .with_user(self.salesperson_2)
             .search([("lead_id", "=", left.id)])
         )
-        # Someone who sees every opportunity gets it.
+        # Someone who sees every opportunity gets it, the next day.
         self._set_param("default_user_id", self.senior.id)
-        self._run_cron()
+        with freeze_time(fields.Datetime.now() + timedelta(days=1)):
+            self._run_cron()
         self.assertEqual(self._followups(left).user_id, self.senior)
 
     def test_never_an_archived_or_portal_user(self):

@@ -3,11 +3,13 @@ each stage's own threshold."""
 
 from datetime import date, datetime, timedelta
 
+import psycopg2.errors
 from freezegun import freeze_time
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, new_test_user, users
+from odoo.tools import mute_logger
 
 from .common import FollowupCase
 
@@ -289,7 +291,9 @@ class TestTeamSettings(FollowupCase):
         quiet = self._team_opportunity("Quiet team's deal", 20, self.quiet_team)
         other = self._opportunity("Other team's deal", days=20)
         no_team = self._opportunity("No team's deal", days=20, team_id=False)
-        self.assertFalse(quiet.followup_is_stale)
+        # Still stale: the switch is the daily job's, a manager may book it
+        # (see test_switched_off_team_in_the_stale_list).
+        self.assertTrue(quiet.followup_is_stale)
         self.assertTrue(other.followup_is_stale)
         # Another team's switch leaves deals without a team alone.
         self.assertTrue(no_team.followup_is_stale)
@@ -300,6 +304,58 @@ class TestTeamSettings(FollowupCase):
         # A run started by hand still considers it.
         self.Runner.with_user(self.manager).run(lead_ids=quiet.ids)
         self.assertTrue(self._followups(quiet))
+
+    def test_switched_off_team_in_the_stale_list(self):
+        """The Stale list shows what the Schedule dialog books: a switched-off
+        team's stale deal is listed, and a sales manager who ticks it books
+        it; the daily job leaves it alone."""
+        self.quiet_team.with_user(self.manager).followup_active = False
+        quiet = self._team_opportunity("Quiet team's deal", 20, self.quiet_team)
+        action = self.env.ref("crm_opportunity_followup.crm_lead_action_stale")
+        Lead = self.env["crm.lead"].with_user(self.manager)
+        listed = Lead.search([("followup_is_stale", "=", True)])
+        self.assertIn(quiet, listed)
+        self.assertIn("search_default_filter_followup_stale", action.context)
+        log = self._run_cron()
+        self.assertNotIn(quiet, log.line_ids.lead_id)
+        self.assertFalse(self._followups(quiet))
+        wizard = self.env["crm.lead.followup.schedule"].browse(
+            listed.with_user(self.manager).action_followup_schedule()["res_id"]
+        )
+        self.assertIn(quiet, wizard.line_ids.lead_id)
+        wizard.with_user(self.manager).action_confirm()
+        self.assertEqual(self._followups(quiet).user_id, self.salesperson)
+
+    def test_stale_days_range_message(self):
+        """What a sales manager is told when a team's or a stage's days are
+        out of range (Odoo's words for a failed check): the range the check
+        allows, 0 included; the same words for the settings."""
+        for record in (self.fast_team, self.stage_new):
+            record = record.with_user(self.manager)
+            record.followup_stale_days = 0
+            record.env.flush_all()
+            with (
+                mute_logger("odoo.sql_db"),
+                self.assertRaises(psycopg2.errors.CheckViolation) as caught,
+            ):
+                record.followup_stale_days = 3651
+                record.env.flush_all()
+            self.assertEqual(
+                record._sql_error_to_message(caught.exception),
+                "Stale After must be between 1 and 3650 days; on a stage or a "
+                "team, 0 (empty) takes the next setting up: the team's, then "
+                "the company's.",
+            )
+        settings = self.env["res.config.settings"].with_user(self._admin())
+        with (
+            mute_logger("odoo.sql_db"),
+            self.assertRaises(psycopg2.errors.CheckViolation) as caught,
+        ):
+            settings.create({"followup_stale_days": 0})
+            settings.env.flush_all()
+        self.assertIn(
+            "between 1 and 3650 days", settings._sql_error_to_message(caught.exception)
+        )
 
     def test_salesperson_cannot_tune_the_team(self):
         with self.assertRaises(AccessError):

@@ -1,3 +1,6 @@
+from datetime import datetime, time, timedelta
+
+import pytz
 from freezegun import freeze_time
 
 from odoo import Command, fields
@@ -25,7 +28,8 @@ class TestTriggers(FollowupCase):
         return self.env["workflow.log"].search([], limit=1)
 
     def test_cron(self):
-        self.assertEqual(self.cron.interval_type, "days")
+        # Every hour: each company's run comes at its own time (TestCronCycles).
+        self.assertEqual(self.cron.interval_type, "hours")
         self.assertEqual(self.cron.interval_number, 1)
         # What the scheduler executes; method_direct_trigger would run it on
         # a separate connection that cannot see this test's records.
@@ -123,6 +127,8 @@ class TestOptIn(FollowupCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.env.company.followup_active = False
+        # As installed: 6:00 (the base class runs it from midnight).
+        cls.env.company.followup_run_hour = 6.0
         cls.env.company.resource_calendar_id.tz = "Europe/Brussels"
         cls.stale = cls._opportunity("Quiet Deal", days=30)
         cls.company_b = cls.env["res.company"].create({"name": "Company B"})
@@ -143,43 +149,46 @@ class TestOptIn(FollowupCase):
         self.assertFalse(self._run_cron())
         self.assertFalse(self._followups(self.stale | self.stale_b))
 
-        with freeze_time("2026-12-02 10:00:00"):  # 11:00 in Brussels
+        # An hour before 6:00 in the company's timezone, today.
+        six = self._brussels(fields.Date.today(), time(6))
+        with freeze_time(six - timedelta(hours=1)):
             form = Form(self.env["res.config.settings"].with_user(self._admin()))
             self.assertFalse(form.followup_next_run)
             form.followup_active = True
-            # Tomorrow, 6:00 in the company's timezone (5:00 UTC).
-            self.assertEqual(
-                form.followup_next_run, fields.Datetime.to_datetime("2026-12-03 05:00")
-            )
+            self.assertEqual(form.followup_run_hour, 6.0)
+            self.assertEqual(form.followup_next_run, six)
             form.save().execute()
-        self.assertTrue(self.env.company.followup_active)
-        self.assertTrue(self.cron.active)
-        self.assertEqual(
-            self.cron.nextcall, fields.Datetime.to_datetime("2026-12-03 05:00")
-        )
-
-        log = self._run_cron()
+            self.assertTrue(self.env.company.followup_active)
+            self.assertTrue(self.cron.active)
+            # The job's calls before that time leave the company alone.
+            self.assertFalse(self._run_cron())
+        with freeze_time(six):
+            log = self._run_cron()
         self.assertEqual(log.scheduled_count, 1)
         self.assertTrue(self._followups(self.stale))
         # Company B did not switch it on: its opportunity is left alone.
         self.assertFalse(self._followups(self.stale_b))
 
-    def test_next_run_is_changeable(self):
+    def _brussels(self, day, at):
+        """``at`` on ``day`` in Brussels, as naive UTC."""
+        moment = pytz.timezone("Europe/Brussels").localize(datetime.combine(day, at))
+        return moment.astimezone(pytz.utc).replace(tzinfo=None)
+
+    def test_run_time_is_changeable(self):
         admin = self._admin()
-        form = Form(self.env["res.config.settings"].with_user(admin))
-        form.followup_active = True
-        form.followup_next_run = fields.Datetime.to_datetime("2030-01-07 04:30")
-        form.save().execute()
-        self.assertEqual(
-            self.cron.nextcall, fields.Datetime.to_datetime("2030-01-07 04:30")
-        )
-        form = Form(self.env["res.config.settings"].with_user(admin))
-        self.assertEqual(
-            form.followup_next_run, fields.Datetime.to_datetime("2030-01-07 04:30")
-        )
-        # Switched off again: the job stops, no company being on.
-        form.followup_active = False
-        form.save().execute()
+        today = fields.Date.today()
+        with freeze_time(self._brussels(today, time(2))):
+            form = Form(self.env["res.config.settings"].with_user(admin))
+            form.followup_active = True
+            form.followup_run_hour = 4.5
+            form.save().execute()
+            self.assertEqual(self.env.company.followup_run_hour, 4.5)
+            form = Form(self.env["res.config.settings"].with_user(admin))
+            self.assertEqual(form.followup_run_hour, 4.5)
+            self.assertEqual(form.followup_next_run, self._brussels(today, time(4, 30)))
+            # Switched off again: the job stops, no company being on.
+            form.followup_active = False
+            form.save().execute()
         self.assertFalse(self.cron.active)
 
     def test_direct_run_works_whatever_the_switch(self):

@@ -167,8 +167,11 @@ def make_due(cluster, job_id):
         " RETURNING cron_name",
         job_id,
     )
-    # Switched on, as an administrator does in the settings.
-    query(cluster, "UPDATE res_company SET followup_active = true")
+    # Switched on, as an administrator does in the settings, due from
+    # midnight: the job opens the run whatever the time of day.
+    query(
+        cluster, "UPDATE res_company SET followup_active = true, followup_run_hour = 0"
+    )
     query(
         cluster,
         "UPDATE ir_cron SET active = true, failure_count = 0,"
@@ -273,10 +276,10 @@ def given_up(cluster, job_id):
     failure, or "timed out": killed 3 times in a row with nothing done)."""
     [(later,)] = query(
         cluster,
-        """SELECT nextcall > now() at time zone 'UTC' + interval '1 hour'
+        """SELECT nextcall > now() at time zone 'UTC' + interval '30 min'
                   AND NOT EXISTS (
                       SELECT 1 FROM ir_cron_trigger t WHERE t.cron_id = c.id
-                        AND t.call_at < now() at time zone 'UTC' + interval '1 hour')
+                        AND t.call_at < now() at time zone 'UTC' + interval '30 min')
            FROM ir_cron c WHERE id = %s""",
         job_id,
     )
@@ -537,7 +540,7 @@ def run(cluster, addons, args):
         job_id,
     )
     check(
-        f"the job is active, not counted as failed ({failures}), due again tomorrow",
+        f"the job is active, not counted as failed ({failures}), due again later",
         active and failures == 0 and nextcall,
     )
 

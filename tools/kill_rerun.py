@@ -74,8 +74,9 @@ with registry.cursor() as cr:
     cr.execute(SQL(
         "UPDATE crm_lead SET write_date = now() at time zone 'UTC' - interval '30 days'"
         " WHERE name LIKE %s", "Killed run %"))
-    # Switched on, as an administrator does in the settings.
-    env.company.followup_active = True
+    # Switched on, as an administrator does in the settings, due from
+    # midnight: the job opens the run whatever the time of day.
+    env.company.write({"followup_active": True, "followup_run_hour": 0})
 """
 
 
