@@ -882,11 +882,27 @@ class CrmLead(models.Model):
             for lead in self
         }
 
-    def _followup_activity_values(self, activity_type_id, deadline, draft, user):
+    def _followup_deadline(self, assignee, params, state):
+        """When this opportunity's re-engagement is due: ``deadline_days``
+        working days of ``assignee`` after today where the opportunity is
+        (calendar days, per the settings), their calendar read once a run
+        (``state``).
+
+        :return: ``(date, warning or None)``
+        """
+        self.ensure_one()
+        today, days = self._followup_today(params.now), params.deadline_days
+        if not params.working_days:
+            return today + timedelta(days=days), None
+        return state.calendar(assignee, today, today, days).deadline(today, days)
+
+    def _followup_activity_values(
+        self, activity_type_id, deadline, draft, user, escalation=False
+    ):
         """The values of the activity a run books on this opportunity (as
         ``mail.activity.mixin.activity_schedule`` builds them): its summary and
-        note from ``draft``, for ``user``. Odoo's "assigned to you" email is
-        not sent (see the runner's summary email)."""
+        note from ``draft``, for ``user``; a re-engagement, or the escalation
+        of one."""
         self.ensure_one()
         return {
             "res_model_id": self.env["ir.model"]._get_id(self._name),
@@ -897,6 +913,7 @@ class CrmLead(models.Model):
             "note": draft["note"],
             "user_id": user.id,
             "automated": True,
+            "is_followup_escalation" if escalation else "is_followup": True,
         }
 
     def _followup_assignees(self, default_user, chosen=None):

@@ -158,12 +158,12 @@ class MailActivity(models.Model):
         )
 
     @api.model
-    def _followup_book(self, vals_list, line_vals, concurrent):
+    def _followup_book(self, vals_list, line_vals):
         """Create a run's activities in one batch and note each on its log
         line (``vals_list`` and ``line_vals`` go in pairs). If the batch
         fails, one by one, so that a bad opportunity only spoils its own line.
         One that a concurrent run booked first (the unique indexes refuse it)
-        gets ``concurrent`` on its line; any other error, the error."""
+        is logged as skipped; any other error, on its line."""
         # The assignment e-mail of each activity is not sent: a run may book
         # hundreds of them.
         Activity = self.with_context(mail_activity_quick_update=True)
@@ -195,7 +195,15 @@ class MailActivity(models.Model):
                         "Opportunity %s was booked meanwhile by a concurrent run",
                         vals["res_id"],
                     )
-                    line.update(concurrent)
+                    line.update(
+                        outcome="skipped_pending",
+                        reason=self.env._("Escalated meanwhile by a concurrent run.")
+                        if vals.get("is_followup_escalation")
+                        else self.env._("Scheduled meanwhile by a concurrent run."),
+                        note=False,
+                        assignee_id=False,
+                        warning=False,
+                    )
                 except Exception as exc:  # logged on its line
                     line.update(outcome="error", reason=error_text(exc))
         finally:

@@ -1,13 +1,11 @@
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import Counter
-from datetime import timedelta
 
 import psycopg2.errors
 
-from odoo import api, fields, models
+from odoo import api, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import split_every
 
@@ -175,7 +173,11 @@ class OpportunityFollowupRunner(models.AbstractModel):
         # could outlast a short limit_time_real_cron.
         if self._commit_progress(0, remaining=1) <= 0:
             return
-        logs = self._cron_cycle()
+        # Which runs: workflow.log's cycle (resumed, and each company due).
+        logs = self.env["workflow.log"]._cron_cycle()
+        # Shows the runs as running while they work, and keeps them if the
+        # process dies: the next call resumes them.
+        self._commit_progress(0)
         for log in logs:
             company = log.company_id
             runner = self.with_company(company).with_context(
@@ -203,19 +205,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 self._commit_progress(0)
                 return
         self._commit_progress(0, remaining=0)
-        # Every company of the cycle, failed in this call or an earlier one.
-        failed = (
-            self.env["workflow.log"]
-            .sudo()
-            .search(
-                [
-                    ("trigger", "=", "cron"),
-                    ("state", "=", "failed"),
-                    ("date_start", "in", list(set(logs.mapped("date_start")))),
-                ]
-            )
-        )
-        if failed:
+        if failed := logs._cron_failed():
             raise UserError(
                 self.env._(
                     "The daily re-engagement failed for %(companies)s: see the "
@@ -223,70 +213,6 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     companies=", ".join(failed.company_id.mapped("name")),
                 )
             )
-
-    @api.model
-    def _cron_cycle(self):
-        """The daily runs of this call of the job (it runs every hour): those
-        still *running* (an earlier call stopped by the time budget, or a
-        killed worker), and a new run for each company switched on whose time
-        has come today where it is and which has no daily run yet today. A
-        run is done when its log is: the cycle ends when none is running."""
-        Log = self.env["workflow.log"].sudo()
-        now = fields.Datetime.now()
-        running = Log.search(
-            [("trigger", "=", "cron"), ("state", "=", "running")], order="id"
-        )
-        resumed = Log
-        for company_logs in running.grouped("company_id").values():
-            for log in company_logs[:-1]:
-                log._fail(self.env._("Superseded by a later run."), 0)
-            log = company_logs[-1]
-            if log.date_start < now - timedelta(days=1):
-                # Its moment is more than a day old: resumed, it would count
-                # days and deadlines from then. Today's run starts afresh.
-                log._interrupt(
-                    self.env._(
-                        "Interrupted: it started more than a day ago and never "
-                        "finished; a new run replaces it."
-                    )
-                )
-                continue
-            try:
-                log._params()
-            except (KeyError, TypeError):
-                log._interrupt(
-                    self.env._(
-                        "Interrupted: started by an older version of the "
-                        "module, it cannot resume."
-                    )
-                )
-                continue
-            resumed |= log
-        # Each company decides: only those switched on in the settings.
-        companies = self.env["res.company"].search(
-            [("active", "=", True), ("followup_active", "=", True)], order="id"
-        )
-        due = (companies - resumed.company_id)._followup_due(now)
-        logs = resumed
-        for company in due:
-            runner = self.with_company(company).with_context(
-                allowed_company_ids=company.ids
-            )
-            params = dataclasses.replace(
-                RunParams.from_call(runner.env, trigger="cron"),
-                now=now,
-                # Opportunities without a company belong to the first
-                # company's run, so that they are considered exactly once.
-                company_ids=(company.id, False)
-                if company == companies[:1]
-                else (company.id,),
-            )
-            logs |= runner.env["workflow.log"]._start(params).sudo()
-        if due:
-            # Shows the runs as running while they work, and keeps them if
-            # the process dies: the next call resumes them.
-            self._commit_progress(0)
-        return logs
 
     # ------------------------------------------------------------
     # Access
@@ -444,15 +370,13 @@ class OpportunityFollowupRunner(models.AbstractModel):
         for lead in leads:
             draft, line = drafts[lead.id], lines[lead.id]
             vals_list.append(
-                {
-                    **lead._followup_activity_values(
-                        activity_type.id,
-                        lead._followup_today(params.now),
-                        draft,
-                        targets[lead.id],
-                    ),
-                    "is_followup_escalation": True,
-                }
+                lead._followup_activity_values(
+                    activity_type.id,
+                    lead._followup_today(params.now),
+                    draft,
+                    targets[lead.id],
+                    escalation=True,
+                )
             )
             line.update(
                 assignee_id=targets[lead.id].id,
@@ -461,17 +385,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 reason=draft["reason"],
             )
             line_vals.append(line)
-        self.env["mail.activity"]._followup_book(
-            vals_list,
-            line_vals,
-            concurrent={
-                "outcome": "skipped_pending",
-                "reason": self.env._("Escalated meanwhile by a concurrent run."),
-                "note": False,
-                "assignee_id": False,
-                "warning": False,
-            },
-        )
+        self.env["mail.activity"]._followup_book(vals_list, line_vals)
         escalated = self.env["mail.activity"].union(
             *(
                 followups[line["lead_id"]]
@@ -511,11 +425,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
         report reads, and the deferred and unassigned ones' days."""
         team_types = dict(params.team_activity_types)
         stage_templates = leads._followup_stage_templates()
-        scheduled = leads.filtered(
-            lambda lead: decisions[lead.id].outcome in ("scheduled", "preview")
-        )
         assignees = self.env["res.users"].union(
-            *(decisions[lead.id].assignee for lead in scheduled)
+            *(decisions[lead_id].assignee for lead_id in leads.ids)
         )
         overloaded = assignees._followup_overdue_counts(
             self.env.company._followup_today(params.now), params.overdue_threshold
@@ -539,13 +450,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
             line.update(assignee_id=assignee.id, prorated_revenue=lead.prorated_revenue)
             if decision.outcome == "deferred":
                 continue
-            today = lead._followup_today(params.now)
-            if params.working_days:
-                deadline, away = state.calendar(
-                    assignee, today, today, params.deadline_days
-                ).deadline(today, params.deadline_days)
-            else:
-                deadline, away = today + timedelta(days=params.deadline_days), None
+            deadline, away = lead._followup_deadline(assignee, params, state)
             warnings = [away] if away else []
             if assignee.id in overloaded:
                 warnings.append(
@@ -557,26 +462,13 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 )
             line.update(note=draft["note"], warning=" ".join(warnings) or False)
             vals_list.append(
-                {
-                    **lead._followup_activity_values(
-                        activity_type_id, deadline, draft, assignee
-                    ),
-                    "is_followup": True,
-                }
+                lead._followup_activity_values(
+                    activity_type_id, deadline, draft, assignee
+                )
             )
             line_vals.append(line)
         if not params.dry_run and vals_list:
-            self.env["mail.activity"]._followup_book(
-                vals_list,
-                line_vals,
-                concurrent={
-                    "outcome": "skipped_pending",
-                    "reason": self.env._("Scheduled meanwhile by a concurrent run."),
-                    "note": False,
-                    "assignee_id": False,
-                    "warning": False,
-                },
-            )
+            self.env["mail.activity"]._followup_book(vals_list, line_vals)
 
     # ------------------------------------------------------------
     # Step 5: log
@@ -586,22 +478,16 @@ class OpportunityFollowupRunner(models.AbstractModel):
     def _log_execution(self, log, duration):
         """Step 5: close the run's ``workflow_log`` row, once every chunk is
         done, and send the summary emails."""
-        params = log._params()
         warning = None
-        if (
-            (log.scheduled_count or log.escalated_count)
-            and not params.dry_run
-            and params.send_digest
-        ):
-            try:
-                with self.env.cr.savepoint():
-                    log._send_digests()
-            except psycopg2.errors.TransactionRollbackError:
-                raise
-            except Exception as exc:  # the run itself succeeded
-                _logger.exception("Follow-up digest of run %s failed", log.id)
-                warning = self.env._(
-                    "The digest e-mails could not be sent: %(error)s",
-                    error=error_text(exc),
-                )
+        try:
+            with self.env.cr.savepoint():
+                log._send_digests()
+        except psycopg2.errors.TransactionRollbackError:
+            raise
+        except Exception as exc:  # the run itself succeeded
+            _logger.exception("Follow-up digest of run %s failed", log.id)
+            warning = self.env._(
+                "The digest e-mails could not be sent: %(error)s",
+                error=error_text(exc),
+            )
         log._close(duration, warning)

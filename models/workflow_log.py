@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -624,14 +625,95 @@ class WorkflowLog(models.Model):
         return " ".join(parts)
 
     # ------------------------------------------------------------
+    # The daily job's cycle
+    # ------------------------------------------------------------
+
+    @api.model
+    def _cron_cycle(self):
+        """The daily runs of this call of the job (it runs every hour): those
+        still *running* (an earlier call stopped by the time budget, or a
+        killed worker), and a new run for each company switched on whose time
+        has come today where it is and which has no daily run yet today. A
+        run is done when its log is: the cycle ends when none is running."""
+        Log = self.sudo()
+        now = fields.Datetime.now()
+        running = Log.search(
+            [("trigger", "=", "cron"), ("state", "=", "running")], order="id"
+        )
+        resumed = Log
+        for company_logs in running.grouped("company_id").values():
+            for log in company_logs[:-1]:
+                log._fail(self.env._("Superseded by a later run."), 0)
+            log = company_logs[-1]
+            if log.date_start < now - timedelta(days=1):
+                # Its moment is more than a day old: resumed, it would count
+                # days and deadlines from then. Today's run starts afresh.
+                log._interrupt(
+                    self.env._(
+                        "Interrupted: it started more than a day ago and never "
+                        "finished; a new run replaces it."
+                    )
+                )
+                continue
+            try:
+                log._params()
+            except (KeyError, TypeError):
+                log._interrupt(
+                    self.env._(
+                        "Interrupted: started by an older version of the "
+                        "module, it cannot resume."
+                    )
+                )
+                continue
+            resumed |= log
+        # Each company decides: only those switched on in the settings.
+        companies = self.env["res.company"].search(
+            [("active", "=", True), ("followup_active", "=", True)], order="id"
+        )
+        due = (companies - resumed.company_id)._followup_due(now)
+        logs = resumed
+        for company in due:
+            company_env = self.with_company(company).with_context(
+                allowed_company_ids=company.ids
+            )
+            params = dataclasses.replace(
+                RunParams.from_call(company_env.env, trigger="cron"),
+                now=now,
+                # Opportunities without a company belong to the first
+                # company's run, so that they are considered exactly once.
+                company_ids=(company.id, False)
+                if company == companies[:1]
+                else (company.id,),
+            )
+            logs |= company_env._start(params).sudo()
+        return logs
+
+    def _cron_failed(self):
+        """The companies' runs of the cycle of these logs that failed, in
+        this call of the job or an earlier one."""
+        return self.sudo().search(
+            [
+                ("trigger", "=", "cron"),
+                ("state", "=", "failed"),
+                ("date_start", "in", list(set(self.mapped("date_start")))),
+            ]
+        )
+
+    # ------------------------------------------------------------
     # Summary emails
     # ------------------------------------------------------------
 
     def _send_digests(self):
         """One e-mail per salesperson listing their new activities, in their
         language, instead of Odoo's one "assigned to you" e-mail per activity;
-        the escalations a team leader gets are listed apart."""
+        the escalations a team leader gets are listed apart. None for a
+        preview, a run that booked nothing, or when the settings say so."""
         self.ensure_one()
+        params = self._params()
+        if params.dry_run or not params.send_digest:
+            return
+        if not (self.scheduled_count or self.escalated_count):
+            return
         template = self.env.ref(DIGEST_TEMPLATE, raise_if_not_found=False)
         if not template:
             return
