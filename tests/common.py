@@ -1,11 +1,52 @@
 import threading
 import time
 from datetime import timedelta
+from email.utils import format_datetime
+
+import pytz
+from freezegun import freeze_time
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.orm.environments import Transaction
 from odoo.tests import TransactionCase, new_test_user
 from odoo.tools import SQL
+
+# After the test database's own dates: Odoo stamps write_date from the
+# database clock, which freeze_time does not move.
+T0 = fields.Datetime.now().replace(microsecond=0) + timedelta(days=10)
+
+
+def at(days):
+    return T0 + timedelta(days=days)
+
+
+# A reply to a message of the opportunity, as the customer's mail server
+# delivers it to the mail gateway.
+REPLY = """\
+Return-Path: <ada@globex.example>
+From: Ada Lovelace <ada@globex.example>
+To: Sam Seller <sam@company.example>
+Subject: {subject}
+Date: {date}
+Message-ID: <{tag}-{parent_id}@mail.globex.example>
+In-Reply-To: {parent}
+References: {parent}
+MIME-Version: 1.0
+Content-Type: text/plain; charset="utf-8"
+Content-Transfer-Encoding: 7bit
+{headers}
+{body}
+"""
+
+# The ways auto-responders say what they are (RFC 3834 and older habits).
+AUTO_HEADERS = {
+    "auto-replied": "Auto-Submitted: auto-replied\n",
+    "auto-generated": "Auto-Submitted: auto-generated; owner-email=ada@x.example\n",
+    "x-autoreply": "X-Autoreply: yes\n",
+    "x-autorespond": "X-Autorespond: Out of office\n",
+    "precedence": "Precedence: auto_reply\n",
+    "vacation": "Precedence: bulk\n",
+}
 
 
 def run_twice_at_once(case, lead_ids):
@@ -203,3 +244,88 @@ class FollowupCase(TransactionCase):
             groups="sales_team.group_sale_manager,base.group_system",
             tz="UTC",
         )
+
+    # Mail the customer, then receive their answer through the gateway (the
+    # auto-reply tests).
+
+    @classmethod
+    def _customer(cls):
+        return cls.env["res.partner"].create(
+            {"name": "Ada Lovelace", "email": "ada@globex.example"}
+        )
+
+    def _mail_customer(self, lead):
+        """The salesperson writes to the customer from the chatter."""
+        return lead.with_user(self.salesperson).message_post(
+            body="Shall we meet next week?",
+            subject="Chairs for the new office",
+            message_type="comment",
+            subtype_xmlid="mail.mt_comment",
+            partner_ids=lead.partner_id.ids,
+        )
+
+    def _receive(self, parent, tag, headers="", body="", when=None):
+        """The answer to ``parent``, fed to the mail gateway as the fetchmail
+        cron does (as OdooBot).
+
+        :return: the message it posted on the opportunity
+        """
+        when = when or fields.Datetime.now()
+        raw = REPLY.format(
+            subject=(
+                "Automatic reply: Chairs for the new office"
+                if headers
+                else "Re: Chairs for the new office"
+            ),
+            date=format_datetime(pytz.utc.localize(when)),
+            tag=tag,
+            parent_id=parent.id,
+            parent=parent.message_id,
+            headers=headers,
+            body=body
+            or (
+                "I am out of the office until Monday."
+                if headers
+                else "Yes, Tuesday works for us."
+            ),
+        )
+        lead_id = (
+            self.env["mail.thread"]
+            .with_user(self.odoobot)
+            .message_process("crm.lead", raw)
+        )
+        self.assertEqual(lead_id, parent.res_id)
+        return self.env["mail.message"].search(
+            [("message_id", "=", f"<{tag}-{parent.id}@mail.globex.example>")]
+        )
+
+
+class RevivalCase(FollowupCase):
+    """Re-engagements the daily job booked at ``T0``; their results, refreshed
+    ``at(days)`` after."""
+
+    def _book(self, leads):
+        """The daily job books a re-engagement on each of ``leads`` at T0."""
+        with freeze_time(T0):
+            log = self._run_cron()
+        lines = log.line_ids.filtered(lambda line: line.lead_id in leads)
+        self.assertEqual(set(lines.mapped("outcome")), {"scheduled"})
+        self.assertEqual(set(lines.mapped("revival_result")), {"pending"})
+        return log, lines
+
+    def _refresh(self, days):
+        """The daily refresh of results, as the cron's user, ``days`` after T0."""
+        with freeze_time(at(days)):
+            self.env["workflow.log.line"].with_user(
+                self.odoobot
+            )._cron_followup_refresh_revival()
+        self.env.invalidate_all()
+
+    def _line(self, lines, lead):
+        return lines.filtered(lambda line: line.lead_id == lead)
+
+    def _flush_tracking(self):
+        """Post the tracking messages now, as the commit would (at the
+        current, frozen, time)."""
+        self.env.flush_all()
+        self.env.cr.precommit.run()

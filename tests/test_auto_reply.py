@@ -3,100 +3,13 @@ office" (RFC 3834) arrives through the mail gateway like any reply, and must
 neither reset the stale clock, nor revive a re-engagement, nor be quoted."""
 
 from datetime import timedelta
-from email.utils import format_datetime
-
-import pytz
 
 from odoo import fields
 
-from .common import FollowupCase
-from .test_revival import T0, RevivalCase, at
-
-# A reply to a message of the opportunity, as the customer's mail server
-# delivers it to the mail gateway.
-REPLY = """\
-Return-Path: <ada@globex.example>
-From: Ada Lovelace <ada@globex.example>
-To: Sam Seller <sam@company.example>
-Subject: {subject}
-Date: {date}
-Message-ID: <{tag}-{parent_id}@mail.globex.example>
-In-Reply-To: {parent}
-References: {parent}
-MIME-Version: 1.0
-Content-Type: text/plain; charset="utf-8"
-Content-Transfer-Encoding: 7bit
-{headers}
-{body}
-"""
-
-# The ways auto-responders say what they are (RFC 3834 and older habits).
-AUTO_HEADERS = {
-    "auto-replied": "Auto-Submitted: auto-replied\n",
-    "auto-generated": "Auto-Submitted: auto-generated; owner-email=ada@x.example\n",
-    "x-autoreply": "X-Autoreply: yes\n",
-    "x-autorespond": "X-Autorespond: Out of office\n",
-    "precedence": "Precedence: auto_reply\n",
-    "vacation": "Precedence: bulk\n",
-}
+from .common import AUTO_HEADERS, T0, FollowupCase, RevivalCase, at
 
 
-class AutoReplyMixin:
-    """Mail the customer, then receive their answer through the gateway."""
-
-    @classmethod
-    def _customer(cls):
-        return cls.env["res.partner"].create(
-            {"name": "Ada Lovelace", "email": "ada@globex.example"}
-        )
-
-    def _mail_customer(self, lead):
-        """The salesperson writes to the customer from the chatter."""
-        return lead.with_user(self.salesperson).message_post(
-            body="Shall we meet next week?",
-            subject="Chairs for the new office",
-            message_type="comment",
-            subtype_xmlid="mail.mt_comment",
-            partner_ids=lead.partner_id.ids,
-        )
-
-    def _receive(self, parent, tag, headers="", body="", when=None):
-        """The answer to ``parent``, fed to the mail gateway as the fetchmail
-        cron does (as OdooBot).
-
-        :return: the message it posted on the opportunity
-        """
-        when = when or fields.Datetime.now()
-        raw = REPLY.format(
-            subject=(
-                "Automatic reply: Chairs for the new office"
-                if headers
-                else "Re: Chairs for the new office"
-            ),
-            date=format_datetime(pytz.utc.localize(when)),
-            tag=tag,
-            parent_id=parent.id,
-            parent=parent.message_id,
-            headers=headers,
-            body=body
-            or (
-                "I am out of the office until Monday."
-                if headers
-                else "Yes, Tuesday works for us."
-            ),
-        )
-        lead_id = (
-            self.env["mail.thread"]
-            .with_user(self.odoobot)
-            .message_process("crm.lead", raw)
-        )
-        self.assertEqual(lead_id, parent.res_id)
-        return self.env["mail.message"].search(
-            [("message_id", "=", f"<{tag}-{parent.id}@mail.globex.example>")]
-        )
-
-
-class TestAutoReply(AutoReplyMixin, FollowupCase):
+class TestAutoReply(FollowupCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -154,7 +67,7 @@ class TestAutoReply(AutoReplyMixin, FollowupCase):
         self.assertFalse(self._followups(lead))
 
 
-class TestAutoReplyRevival(AutoReplyMixin, RevivalCase):
+class TestAutoReplyRevival(RevivalCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

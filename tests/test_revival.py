@@ -5,48 +5,11 @@ from datetime import timedelta
 
 from freezegun import freeze_time
 
-from odoo import fields
 from odoo.tests import users
 
 from odoo.addons.crm_opportunity_followup.models import workflow_log_line
 
-from .common import FollowupCase
-
-# After the test database's own dates: Odoo stamps write_date from the
-# database clock, which freeze_time does not move.
-T0 = fields.Datetime.now().replace(microsecond=0) + timedelta(days=10)
-
-
-def at(days):
-    return T0 + timedelta(days=days)
-
-
-class RevivalCase(FollowupCase):
-    def _book(self, leads):
-        """The daily job books a re-engagement on each of ``leads`` at T0."""
-        with freeze_time(T0):
-            log = self._run_cron()
-        lines = log.line_ids.filtered(lambda line: line.lead_id in leads)
-        self.assertEqual(set(lines.mapped("outcome")), {"scheduled"})
-        self.assertEqual(set(lines.mapped("revival_result")), {"pending"})
-        return log, lines
-
-    def _refresh(self, days):
-        """The daily refresh of results, as the cron's user, ``days`` after T0."""
-        with freeze_time(at(days)):
-            self.env["workflow.log.line"].with_user(
-                self.odoobot
-            )._cron_followup_refresh_revival()
-        self.env.invalidate_all()
-
-    def _line(self, lines, lead):
-        return lines.filtered(lambda line: line.lead_id == lead)
-
-    def _flush_tracking(self):
-        """Post the tracking messages now, as the commit would (at the
-        current, frozen, time)."""
-        self.env.flush_all()
-        self.env.cr.precommit.run()
+from .common import T0, RevivalCase, at
 
 
 class TestRevivalResults(RevivalCase):
