@@ -1,6 +1,5 @@
 from . import test_access
 from . import test_api
-from . import test_auto_reply
 from . import test_chat
 from . import test_draft
 from . import test_ecosystem
@@ -13,6 +12,7 @@ from . import test_real_use
 from . import test_reliability
 from . import test_revival
 from . import test_runner
+from . import test_stale_clock
 from . import test_time
 from . import test_tours
 from . import test_triggers

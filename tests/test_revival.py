@@ -9,7 +9,7 @@ from odoo.tests import users
 
 from odoo.addons.crm_opportunity_followup.models import workflow_log_line
 
-from .common import T0, RevivalCase, at
+from .common import AUTO_HEADERS, T0, RevivalCase, at
 
 
 class TestRevivalResults(RevivalCase):
@@ -257,3 +257,31 @@ class TestEffectivenessReport(RevivalCase):
         self.assertEqual((count, rate), (2, 100))
         everything = Report.with_user(self.manager).search([("log_id", "=", log.id)])
         self.assertEqual(len(everything), 6)
+
+
+class TestAutoReplyRevival(RevivalCase):
+    """An out-of-office answer to the re-engagement's email does not revive
+    it; the customer's own answer does."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.customer = cls._customer()
+
+    def test_an_auto_reply_does_not_revive(self):
+        lead = self._opportunity("Revived?", days=0, partner_id=self.customer.id)
+        parent = self._mail_customer(lead)
+        self._set_last_work(lead, T0 - timedelta(days=20))
+        _log, lines = self._book(lead)
+        line = self._line(lines, lead)
+        # The re-engagement's email went out: the customer's server answers.
+        self._receive(parent, "ooo", AUTO_HEADERS["auto-replied"], when=at(1))
+        self._refresh(2)
+        self.assertEqual(line.revival_result, "ignored")
+        self.assertFalse(line.revival_date)
+        # The customer's own answer revives it.
+        self._receive(parent, "answer", when=at(3))
+        self._refresh(4)
+        self.assertEqual(line.revival_result, "worked")
+        self.assertEqual(line.revival_date, at(3))
+        self.assertEqual(line.revival_days, 3)

@@ -197,23 +197,6 @@ class TestDailyCap(FollowupCase):
         self.assertEqual(log.deferred_count, 1)
 
 
-class TestStageThreshold(FollowupCase):
-    def test_stage_days_against_explicit_stale_days(self):
-        self.stage_qualified.with_user(self.manager).followup_stale_days = 30
-        slow_stage = self._opportunity(
-            "Long Cycle", days=20, stage_id=self.stage_qualified.id
-        )
-        default_stage = self._opportunity("Short Cycle", days=20)
-        self.assertFalse(slow_stage.followup_is_stale)
-        self.assertTrue(default_stage.followup_is_stale)
-        preview = self.Runner.with_user(self.manager).run(dry_run=True)
-        self.assertEqual(preview["counts"]["stale"], 1)
-        # An explicit number of days applies to every stage.
-        explicit = self.Runner.with_user(self.manager).run(stale_days=14)
-        self.assertEqual(explicit["counts"]["stale"], 2)
-        self.assertTrue(self._followups(slow_stage | default_stage))
-
-
 class TestTeamSettings(FollowupCase):
     """A team's own days and activity over the company's; the stage's days
     over the team's; an explicit number over everything. Its leader tunes
