@@ -5,6 +5,7 @@ from . import test_draft
 from . import test_ecosystem
 from . import test_escalation
 from . import test_history
+from . import test_merge
 from . import test_performance
 from . import test_platform
 from . import test_preview

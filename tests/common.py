@@ -1,6 +1,6 @@
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 
 import pytz
@@ -11,13 +11,23 @@ from odoo.orm.environments import Transaction
 from odoo.tests import TransactionCase, new_test_user
 from odoo.tools import SQL
 
-# After the test database's own dates: Odoo stamps write_date from the
-# database clock, which freeze_time does not move.
+# The revival tests' day 0, after the test database's own dates: Odoo stamps
+# write_date from the database clock, which freeze_time does not move.
 T0 = fields.Datetime.now().replace(microsecond=0) + timedelta(days=10)
 
 
 def at(days):
     return T0 + timedelta(days=days)
+
+
+# A Monday: the re-engagement booked that day is due on Wednesday (2 working
+# days); 3 working days past it is the next Monday, so the escalation comes on
+# Tuesday 9 March, whereas 3 calendar days would have brought it on Sunday.
+MONDAY = datetime(2027, 3, 1, 10, 0)
+
+
+def day(offset):
+    return MONDAY + timedelta(days=offset)
 
 
 # A reply to a message of the opportunity, as the customer's mail server
@@ -329,3 +339,32 @@ class RevivalCase(FollowupCase):
         current, frozen, time)."""
         self.env.flush_all()
         self.env.cr.precommit.run()
+
+
+class EscalationCase(FollowupCase):
+    """A deal the daily job books on ``MONDAY``, to be escalated ``day(n)``
+    later."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.lead = cls._opportunity("Initech Upgrade", days=20)
+
+    def _escalations(self, leads):
+        return self.Activity.search(
+            [
+                ("res_model", "=", "crm.lead"),
+                ("res_id", "in", leads.ids),
+                ("is_followup_escalation", "=", True),
+            ]
+        )
+
+    def _line(self, log, lead):
+        return log.line_ids.filtered(lambda line: line.lead_id == lead)
+
+    def _book(self):
+        with freeze_time(MONDAY):
+            self._run_cron()
+        followup = self._followups(self.lead)
+        self.assertEqual(followup.date_deadline, day(2).date())
+        return followup

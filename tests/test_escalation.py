@@ -4,7 +4,7 @@ and not before, once, to the right person, and never on a deal that was worked."
 import importlib.util
 import logging
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from freezegun import freeze_time
 
@@ -12,43 +12,10 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import Form, TransactionCase, new_test_user, tagged
 from odoo.tools import SQL
 
-from .common import FollowupCase, run_twice_at_once
-
-# A Monday: the re-engagement booked that day is due on Wednesday (2 working
-# days); 3 working days past it is the next Monday, so the escalation comes on
-# Tuesday 9 March, whereas 3 calendar days would have brought it on Sunday.
-MONDAY = datetime(2027, 3, 1, 10, 0)
+from .common import MONDAY, EscalationCase, day, run_twice_at_once
 
 
-def day(offset):
-    return MONDAY + timedelta(days=offset)
-
-
-class TestEscalation(FollowupCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.lead = cls._opportunity("Initech Upgrade", days=20)
-
-    def _escalations(self, leads):
-        return self.Activity.search(
-            [
-                ("res_model", "=", "crm.lead"),
-                ("res_id", "in", leads.ids),
-                ("is_followup_escalation", "=", True),
-            ]
-        )
-
-    def _line(self, log, lead):
-        return log.line_ids.filtered(lambda line: line.lead_id == lead)
-
-    def _book(self):
-        with freeze_time(MONDAY):
-            self._run_cron()
-        followup = self._followups(self.lead)
-        self.assertEqual(followup.date_deadline, day(2).date())
-        return followup
-
+class TestEscalation(EscalationCase):
     def test_after_the_threshold_in_working_days(self):
         followup = self._book()
         # Saturday (3 calendar days past Wednesday) and Monday (3 working days
@@ -182,17 +149,6 @@ class TestEscalation(FollowupCase):
         self.assertIn("Escalated to you", mail.body_html)
         self.assertIn("Initech Upgrade", mail.body_html)
         self.assertNotIn("A re-engagement activity is now in your plan", mail.body_html)
-
-    def test_merge_keeps_one_escalation(self):
-        twin = self._opportunity("Initech Upgrade (copy)", days=20)
-        self._book()
-        with freeze_time(day(8)):
-            self._run_cron()
-        escalations = self._escalations(self.lead | twin)
-        self.assertEqual(len(escalations), 2)
-        merged = (self.lead | twin)._merge_opportunity(auto_unlink=True)
-        self.assertEqual(len(self._escalations(merged)), 1)
-        self.assertEqual(len(self._followups(merged).filtered("active")), 1)
 
     def test_a_dismissed_escalation_is_not_escalated_again(self):
         """The leader cancels the escalation ("I talked to them"): the same
