@@ -13,7 +13,9 @@ from . import test_real_use
 from . import test_reliability
 from . import test_revival
 from . import test_runner
+from . import test_stage_email
 from . import test_stale_clock
 from . import test_time
 from . import test_tours
 from . import test_triggers
+from . import test_upgrade

@@ -255,6 +255,22 @@ class FollowupCase(TransactionCase):
             tz="UTC",
         )
 
+    def _template(self, user, body):
+        """An email on opportunities, as ``user`` writes it."""
+        return (
+            self.env["mail.template"]
+            .with_user(user)
+            .create(
+                {
+                    "name": "Qualified wording",
+                    "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                    "subject": "Checking in",
+                    "use_default_to": True,
+                    "body_html": body,
+                }
+            )
+        )
+
     # Mail the customer, then receive their answer through the gateway (the
     # auto-reply tests).
 
