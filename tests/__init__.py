@@ -13,6 +13,7 @@ from . import test_real_use
 from . import test_reliability
 from . import test_revival
 from . import test_runner
+from . import test_settings
 from . import test_stage_email
 from . import test_stale_clock
 from . import test_time

@@ -9,70 +9,8 @@ from freezegun import freeze_time
 from odoo import Command, fields
 from odoo.exceptions import UserError
 from odoo.tests import Form, new_test_user, users
-from odoo.tools import mute_logger
 
 from .common import FollowupCase
-
-
-class TestSettings(FollowupCase):
-    """4. Every setting keeps what the administrator saved, 0 included."""
-
-    def test_zero_is_kept(self):
-        admin = self._admin()
-        # Housekeeping settings show in developer mode only.
-        with self.debug_mode():
-            form = Form(self.env["res.config.settings"].with_user(admin))
-            form.followup_log_retention_days = 0
-            form.followup_deadline_days = 0
-            form.followup_overdue_threshold = 0
-            form.save().execute()
-            form = Form(self.env["res.config.settings"].with_user(admin))
-            self.assertEqual(form.followup_log_retention_days, 0)
-            self.assertEqual(form.followup_deadline_days, 0)
-            self.assertEqual(form.followup_overdue_threshold, 0)
-
-        # Due in 0: today; overdue above 0: one overdue activity warns.
-        lead = self._opportunity("Due Today", days=20)
-        self._opportunity("Busy", days=0).activity_schedule(
-            "mail.mail_activity_data_todo",
-            user_id=self.salesperson.id,
-            date_deadline=fields.Date.today() - timedelta(days=1),
-        )
-        result = self.Runner.with_user(self.manager).run()
-        self.assertEqual(self._followups(lead).date_deadline, fields.Date.today())
-        self.assertEqual(result["counts"]["warnings"], 1)
-
-        # Keep logs 0: a year-old log stays.
-        old = self.env["workflow.log"].browse(result["log_id"])
-        old.date_start = fields.Datetime.now() - timedelta(days=365)
-        self.env["workflow.log"].with_user(self.odoobot)._cron_purge_old_logs()
-        self.assertTrue(old.exists())
-
-    def test_malformed_retention_does_not_crash_the_purge(self):
-        log = self.env["workflow.log"].create({"trigger": "manual"})
-        log.date_start = fields.Datetime.now() - timedelta(days=400)
-        self._set_param("log_retention_days", "half a year")
-        with mute_logger(
-            "odoo.addons.crm_opportunity_followup.models.opportunity_followup_runner"
-        ):
-            self.env["workflow.log"].with_user(self.odoobot)._cron_purge_old_logs()
-        self.assertFalse(log.exists())  # the 180-day default applied
-
-    def test_missing_cron_does_not_break_the_settings(self):
-        self.env.ref("crm_opportunity_followup.ir_cron_opportunity_followup").unlink()
-        form = Form(self.env["res.config.settings"].with_user(self._admin()))
-        form.followup_active = True
-        form.save().execute()
-        self.assertTrue(self.env.company.followup_active)
-
-    def test_run_button_keeps_the_reload_of_saving(self):
-        """Saved, run, and the settings view reloaded after the notification."""
-        form = Form(self.env["res.config.settings"].with_user(self._admin()))
-        form.followup_stale_days = 30
-        action = form.save().action_run_followup()
-        self.assertEqual(action["tag"], "display_notification")
-        self.assertEqual(action["params"]["next"]["tag"], "soft_reload")
-        self.assertIn("older than 30 days", action["params"]["message"])
 
 
 class TestAssignee(FollowupCase):
