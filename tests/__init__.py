@@ -6,13 +6,12 @@ from . import test_draft
 from . import test_ecosystem
 from . import test_escalation
 from . import test_history
+from . import test_log
 from . import test_merge
 from . import test_multi_company
 from . import test_performance
 from . import test_platform
 from . import test_preview
-from . import test_real_use
-from . import test_reliability
 from . import test_revival
 from . import test_runner
 from . import test_settings

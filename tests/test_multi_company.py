@@ -6,6 +6,7 @@ from datetime import datetime
 from freezegun import freeze_time
 
 from odoo import Command, fields
+from odoo.exceptions import AccessError
 from odoo.tests import new_test_user
 
 from .common import FollowupCase
@@ -124,3 +125,45 @@ class TestCompanies(FollowupCase):
         line = log.line_ids.filtered(lambda line: line.lead_id == orphan)
         self.assertEqual(line.outcome, "scheduled")
         self.assertEqual(self._followups(orphan).user_id, leader_b)
+
+
+class TestOtherCompany(FollowupCase):
+    """A run never touches another company's deals; the daily job runs each
+    company switched on, one log each."""
+
+    def test_other_company(self):
+        company_b = self.env["res.company"].create({"name": "Company B"})
+        user_b = new_test_user(
+            self.env,
+            "fu_user_b",
+            groups="sales_team.group_sale_salesman",
+            company_id=company_b.id,
+            company_ids=[(6, 0, company_b.ids)],
+        )
+        lead_b = self._opportunity(
+            "B's deal",
+            days=20,
+            company_id=company_b.id,
+            team_id=False,
+            user_id=user_b.id,
+        )
+        lead_a = self._opportunity("A's deal", days=20)
+        # A run from company A never touches company B, even filtered on B's
+        # salesperson.
+        result = self.Runner.with_user(self.manager).run(user_id=user_b.id)
+        self.assertFalse(self._followups(lead_b))
+        result = self.Runner.with_user(self.manager).run()
+        self.assertEqual(result["counts"]["stale"], 1)
+        self.assertTrue(self._followups(lead_a))
+        self.assertFalse(self._followups(lead_b))
+        with self.assertRaises(AccessError):
+            self.Runner.with_user(self.manager).run(lead_ids=lead_b.ids)
+        # The cron runs every company switched on, one log each.
+        company_b.followup_active = True
+        self.env.ref(
+            "crm_opportunity_followup.ir_cron_opportunity_followup"
+        ).ir_actions_server_id.run()
+        self.assertTrue(self._followups(lead_b))
+        log_b = self.env["workflow.log"].search([("company_id", "=", company_b.id)])
+        self.assertEqual(log_b.trigger, "cron")
+        self.assertEqual(log_b.line_ids.lead_id, lead_b)

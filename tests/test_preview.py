@@ -1,5 +1,5 @@
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import Form, new_test_user
+from odoo.tests import Form, new_test_user, users
 
 from .common import FollowupCase
 
@@ -141,3 +141,9 @@ class TestPreview(FollowupCase):
         self.assertIn("search_default_filter_followup_stale", action.context)
         menu = self.env.ref("crm_opportunity_followup.crm_lead_menu_stale")
         self.assertEqual(menu.action, action)
+
+    @users("fu_manager")
+    def test_confirming_a_run_that_is_no_preview(self):
+        log = self.env["workflow.log"].browse(self.Runner.run()["log_id"])
+        with self.assertRaisesRegex(UserError, "not a preview"):
+            log.action_confirm_preview()

@@ -4,6 +4,7 @@ from freezegun import freeze_time
 
 from odoo import fields
 from odoo.exceptions import UserError
+from odoo.tests import new_test_user
 from odoo.tools import SQL, mute_logger
 
 from .common import FollowupCase
@@ -376,3 +377,34 @@ class TestRunner(FollowupCase):
         self.assertEqual(log.error, "drafting exploded")
         self.assertFalse(log.line_ids)
         self.assertFalse(self._followups(self.all_leads))
+
+    def test_unknown_trigger_is_refused(self):
+        with self.assertRaisesRegex(UserError, "trigger"):
+            self.Runner.run(trigger="bogus")
+        self.assertFalse(self._followups(self.stale))
+
+    def test_bad_filters(self):
+        stale = self._opportunity("Stale Deal", days=20)
+        archived_user = new_test_user(
+            self.env, "fu_archived", groups="sales_team.group_sale_salesman"
+        )
+        archived_deal = self._opportunity(
+            "Archived user's deal", days=20, user_id=archived_user.id
+        )
+        archived_user.action_archive()
+        # An archived salesperson still owns opportunities: the filter holds.
+        result = self.Runner.run(user_id=archived_user.id)
+        self.assertEqual(result["counts"]["stale"], 1)
+        self.assertTrue(self._followups(archived_deal))
+        self.assertFalse(self._followups(stale))
+        for key, value in (("user_id", "7"), ("team_id", 1.5), ("user_id", [1])):
+            with (
+                self.subTest(key=key, value=value),
+                self.assertRaises(UserError) as caught,
+            ):
+                self.Runner.run(**{key: value})
+            self.assertIn(key, str(caught.exception))
+        with self.assertRaises(UserError) as caught:
+            self.Runner.run(lead_ids="abc")
+        self.assertIn("lead_ids", str(caught.exception))
+        self.assertFalse(self._followups(stale))

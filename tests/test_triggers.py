@@ -1,4 +1,4 @@
-from odoo.tests import Form, new_test_user
+from odoo.tests import Form, new_test_user, users
 
 from .common import FollowupCase
 
@@ -111,3 +111,12 @@ class TestTriggers(FollowupCase):
         self.assertEqual(self._last_log().trigger, "server_action")
         self.assertTrue(self._followups(self.stale))
         self.assertFalse(self._followups(self.stale_2))
+
+    @users("fu_sales")
+    def test_list_actions_are_record_methods(self):
+        lead = self.stale.with_user(self.env.user)
+        action = lead.action_followup_schedule()
+        self.assertEqual(action["res_model"], "crm.lead.followup.schedule")
+        action = lead.action_followup_run()
+        self.assertEqual(action["params"]["type"], "success")
+        self.assertTrue(self._followups(self.stale))
