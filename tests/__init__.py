@@ -2,6 +2,7 @@ from . import test_access
 from . import test_api
 from . import test_assignee
 from . import test_chat
+from . import test_daily_cap
 from . import test_draft
 from . import test_ecosystem
 from . import test_escalation
@@ -9,6 +10,7 @@ from . import test_history
 from . import test_log
 from . import test_merge
 from . import test_multi_company
+from . import test_pause
 from . import test_performance
 from . import test_platform
 from . import test_preview
@@ -17,7 +19,8 @@ from . import test_runner
 from . import test_settings
 from . import test_stage_email
 from . import test_stale_clock
-from . import test_time
+from . import test_team_settings
 from . import test_tours
 from . import test_triggers
 from . import test_upgrade
+from . import test_working_days
