@@ -424,7 +424,7 @@ class TestCronCycles(FollowupCase):
         """One call of the scheduler (it calls the job every hour), at ``at``
         (naive UTC) or now."""
         with freeze_time(at or fields.Datetime.now()):
-            self.Runner.with_user(self.odoobot)._cron_run_followup()
+            self.cron.ir_actions_server_id.with_user(self.odoobot).run()
 
     def _cron_logs(self, company=None):
         logs = self.env["workflow.log"].search([("trigger", "=", "cron")])

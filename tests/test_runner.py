@@ -337,7 +337,7 @@ class TestRunner(FollowupCase):
         with freeze_time("2026-11-24 11:00:00"):  # 25 Nov 01:00 in Kiritimati
             # 9 Nov 12:00 UTC is 10 Nov 02:00 there: 15 days before the 25th.
             self._set_write_date(self.stale, datetime(2026, 11, 9, 12, 0))
-            self.Runner._cron_run_followup()
+            self._run_cron()
         activity = self._followups(self.stale)
         self.assertEqual(activity.summary, "Re-engage: Stale Deal (stale 15 days)")
         self.assertIn("Last update on 11/10/2026", activity.note)
