@@ -4,8 +4,8 @@ Odoo is the one ``import odoo`` finds in the Python that runs the command
 (``PYTHON``, python3 by default): a machine that imports Odoo 19 keeps using
 it. Where that Python does not, Odoo 19 goes into the checkout's ``.local/``
 (git-ignored), once: a shallow clone of ``ODOO_REPO`` at ``ODOO_BRANCH``
-(Odoo's official repository, 19.0, by default; a local clone or its path
-works as well) in ``.local/odoo``, and a virtualenv ``.local/venv`` with its
+(Odoo's official repository, 19.0, by default; a local clone works as well,
+and an Odoo source tree that is no git repository is linked) in ``.local/odoo``, and a virtualenv ``.local/venv`` with its
 Python requirements; the command then runs again in that virtualenv.
 
 Whichever Python runs it gets what the command needs and misses, from
@@ -16,6 +16,7 @@ none. What cannot be set up is said in one line, with what fixes it.
 Standard library only: this runs before anything else is there.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -91,23 +92,13 @@ def odoo_missing_reason(python=None):
     return None
 
 
+@contextlib.contextmanager
 def step(title):
     """Print ``title``, run the block, then how long it took."""
-    return _Step(title)
-
-
-class _Step:
-    def __init__(self, title):
-        self.title = title
-
-    def __enter__(self):
-        print(f"  {self.title} ...", flush=True)
-        self.started = time.monotonic()
-
-    def __exit__(self, exc_type, _exc, _tb):
-        if exc_type is None:
-            took = time.monotonic() - self.started
-            print(f"  {self.title}: done in {took:.0f} s", flush=True)
+    print(f"  {title} ...", flush=True)
+    started = time.monotonic()
+    yield
+    print(f"  {title}: done in {time.monotonic() - started:.0f} s", flush=True)
 
 
 def _last_line(text):
@@ -132,6 +123,16 @@ def clone_odoo():
         raise Missing("git is not installed: install git (apt-get install git)")
     repo = _repository()
     branch = os.environ.get("ODOO_BRANCH") or ODOO_VERSION
+    tree = repo.removeprefix("file://")
+    if os.path.isfile(os.path.join(tree, "odoo", "release.py")) and not (
+        os.path.exists(os.path.join(tree, ".git"))
+    ):
+        # An Odoo source tree that is no git repository (an unpacked
+        # archive): used where it is, ODOO_BRANCH does not apply.
+        os.makedirs(LOCAL, exist_ok=True)
+        os.symlink(tree, ODOO_SRC)
+        print(f"  Odoo's source: {tree} (.local/odoo links to it)")
+        return
     partial = ODOO_SRC + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     with step(f"clone Odoo {branch} from {repo} into .local/odoo"):
