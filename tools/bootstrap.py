@@ -5,8 +5,9 @@ Odoo is the one ``import odoo`` finds in the Python that runs the command
 it. Where that Python does not, Odoo 19 goes into the checkout's ``.local/``
 (git-ignored), once: a shallow clone of ``ODOO_REPO`` at ``ODOO_BRANCH``
 (Odoo's official repository, 19.0, by default; a local clone works as well,
-and an Odoo source tree that is no git repository is linked) in ``.local/odoo``, and a virtualenv ``.local/venv`` with its
-Python requirements; the command then runs again in that virtualenv.
+and an Odoo source tree that is no git repository is linked) in
+``.local/odoo``, and a virtualenv ``.local/venv`` with its Python
+requirements; the command then runs again in that virtualenv.
 
 Whichever Python runs it gets what the command needs and misses, from
 PyPI: the harness's tools (requirements-dev.txt) for ``make test``, and a
