@@ -1,5 +1,12 @@
-# The addon's commands. Odoo is found through `import odoo` (PYTHON=python3).
+# The addon's commands. Odoo is found through `import odoo` (PYTHON=python3);
+# where it is not, `make test` and `make demo` set Odoo 19.0 up in .local/ once
+# (tools/bootstrap.py): a shallow clone of ODOO_REPO at ODOO_BRANCH (Odoo's
+# official repository, 19.0, by default; a local clone or its path works) and a
+# virtualenv with its requirements.
 PYTHON ?= python3
+ODOO_REPO ?=
+ODOO_BRANCH ?=
+export ODOO_REPO ODOO_BRANCH
 TEST_TAGS ?= /crm_opportunity_followup
 # Odoo's crm and mail activity suites rerun with the addon installed
 # (tools/core_tests): empty runs them with the default TEST_TAGS only; none skips.
@@ -14,13 +21,13 @@ UPDATE ?=
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-test:  ## static checks + the Odoo suite, then crm's and mail's with the addon, on a throwaway PostgreSQL (TEST_TAGS=..., CORE_TAGS=...)
+test:  ## sets up what it needs, then static checks + the Odoo suite, then crm's and mail's with the addon, on a throwaway PostgreSQL (TEST_TAGS=..., CORE_TAGS=...)
 	$(PYTHON) tools/test.py --test-tags=$(TEST_TAGS) $(if $(CORE_TAGS),--core-tags=$(CORE_TAGS))
 
 lint:  ## static checks only
 	$(PYTHON) tools/test.py --static-only
 
-demo:  ## demo database in .local/, one follow-up run, its JSON (SERVE=1 serves it, UPDATE=1 updates the addon)
+demo:  ## sets up what it needs, then a demo database in .local/, one follow-up run, its JSON (SERVE=1 serves it, UPDATE=1 updates the addon)
 	$(PYTHON) tools/demo.py $(if $(UPDATE),--update) $(if $(SERVE),--serve --http-port=$(HTTP_PORT))
 
 serve:  ## serve the demo database on http://127.0.0.1:$(HTTP_PORT), admin/admin, until Ctrl-C

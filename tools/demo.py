@@ -12,6 +12,9 @@ demo/demo, the salesperson) until Ctrl-C.
 The cluster is stopped on every exit. Running it twice is safe: the database
 is reused, and each run finds the activities of the ones before.
 
+Where ``python3`` cannot import Odoo 19, it is set up in ``.local/`` first
+(tools/bootstrap.py); what cannot be set up is said in one line, exit 1.
+
 Usage: python3 tools/demo.py [--update] [--no-run] [--serve] [--http-port N]
        python3 tools/demo.py --clean
 """
@@ -20,8 +23,10 @@ import argparse
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bootstrap
 import pgcluster
 
 DATABASE = "followup_demo"
@@ -94,6 +99,7 @@ def clean():
 
 def create_database(cluster, options):
     print(f"Creating {DATABASE!r} with crm, {pgcluster.MODULE} and demo data...")
+    started = time.monotonic()
     try:
         returncode = pgcluster.run_foreground(
             pgcluster.odoo_command(
@@ -109,6 +115,7 @@ def create_database(cluster, options):
     if returncode:
         cluster.drop_database(DATABASE)
         fail(f"Creating {DATABASE!r} failed (exit {returncode}): see above.")
+    print(f"Created {DATABASE!r} in {time.monotonic() - started:.0f} s")
 
 
 def main():
@@ -121,9 +128,15 @@ def main():
     parser.add_argument("--no-run", action="store_true", help="no follow-up run")
     parser.add_argument("--clean", action="store_true", help="remove .local/pg")
     args = parser.parse_args()
+    try:
+        missing = bootstrap.prepare(harness=False, setup=not args.clean)
+    except bootstrap.Missing as exc:
+        fail(str(exc))
     if args.clean:
         clean()
         return
+    if missing:
+        fail(missing)
     if args.serve and not pgcluster.port_is_free(args.http_port):
         fail(
             f"Port {args.http_port} is in use on 127.0.0.1: stop what serves it, or"
@@ -131,11 +144,15 @@ def main():
         )
     pgcluster.raise_on_signals()
     cluster = pgcluster.Cluster(CLUSTER_DIR)
+    started = time.monotonic()
     if not cluster.exists:
         print(f"Creating a PostgreSQL cluster in {CLUSTER_DIR}")
         cluster.init()
     cluster.start()
-    print(f"PostgreSQL on 127.0.0.1:{cluster.port} ({CLUSTER_DIR})")
+    print(
+        f"PostgreSQL on 127.0.0.1:{cluster.port} ({CLUSTER_DIR}),"
+        f" {time.monotonic() - started:.0f} s"
+    )
     try:
         with pgcluster.addons_path() as addons:
             options = [

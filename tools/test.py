@@ -1,10 +1,14 @@
 """The test command (``make test``): static checks, then the Odoo suite.
 
+0. What it needs (tools/bootstrap.py): the harness's tools, and Odoo 19 set
+   up in .local/ where this Python cannot import it; where Odoo cannot be set
+   up, one line says why and the suite is SKIPPED with it.
 1. Static checks that need no Odoo: ruff (lint and format), pylint-odoo with
    OCA's mandatory checks, every XML file parses, every file the manifest lists
    exists; and the wheel: built by whool as OCA's addons are, without the
-   harness, installed into a throwaway virtualenv next to the machine's Odoo,
-   where Odoo must find the addon, installable, without any addons path.
+   harness, installed into a throwaway virtualenv that sees the Odoo this
+   Python imports, where Odoo must find the addon, installable, without any
+   addons path. Then the harness's own test (tools/test_harness.py).
 2. Where ``python3 -c "import odoo"`` works: a throwaway PostgreSQL cluster, a
    fresh database, the addon installed with its tests enabled, Odoo's result
    line parsed. Then, on that database, Odoo's own crm and mail activity
@@ -29,10 +33,10 @@ import tempfile
 import time
 import zipfile
 
-from lxml import etree
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bootstrap
 import pgcluster
+import test_harness
 
 REPO = pgcluster.REPO
 MODULE = pgcluster.MODULE
@@ -65,6 +69,9 @@ def run_check(name, cmd):
 def check_xml():
     """Every XML file parses, and is laid out the same way: spaces, no tabs,
     no trailing blanks, an XML declaration first."""
+    # Installed by bootstrap.prepare(), after this module is imported.
+    from lxml import etree  # noqa: PLC0415
+
     bad = []
     for path in sorted(glob.glob(os.path.join(REPO, "**", "*.xml"), recursive=True)):
         name = os.path.relpath(path, REPO)
@@ -121,6 +128,21 @@ print(json.dumps({{
     "missing_depends": sorted(set(manifest["depends"]) - names) if manifest else [],
 }}))
 """
+
+
+# Run in the throwaway virtualenv: a .pth file after its own site-packages,
+# with the folders this Python imports from.
+SEES_THIS_PYTHON = """
+import os, sys, sysconfig
+with open(os.path.join(sysconfig.get_paths()["purelib"], "this-python.pth"), "w") as f:
+    f.write(sys.argv[1].replace(os.pathsep, "\\n") + "\\n")
+"""
+
+
+def odoo_sys_path():
+    """This Python's import folders, but this script's own."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return [path for path in sys.path if path and os.path.isdir(path) and path != here]
 
 
 def check_wheel():
@@ -184,13 +206,16 @@ def wheel_problems(tmp):
     if "__manifest__.py" not in addon:
         problems.append(f"no {prefix}__manifest__.py in {os.path.basename(wheel)}")
     summary = f"{os.path.basename(wheel)}, {len(addon)} files in {prefix}"
-    reason = odoo_missing_reason()
+    reason = bootstrap.odoo_missing_reason()
     if reason:
         return problems, f"{summary}; Odoo's lookup SKIPPED: {reason}"
     venv = os.path.join(tmp, "venv")
     python = os.path.join(venv, "bin", "python")
     steps = [
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv],
+        [sys.executable, "-m", "venv", "--without-pip", venv],
+        # Odoo where this Python imports it from, a virtualenv's as well
+        # (--system-site-packages would give the base interpreter's).
+        [python, "-c", SEES_THIS_PYTHON, os.pathsep.join(odoo_sys_path())],
         [
             sys.executable,
             "-m",
@@ -261,6 +286,15 @@ def static_checks():
         check_manifest(),
         check_wheel(),
     ]
+    # Not in the run that test starts itself.
+    if not os.environ.get(test_harness.NESTED):
+        results.append(
+            run_check(
+                "harness: without Odoo and network, make demo says why in one line"
+                " and exits 1, make test runs these checks and skips the suite",
+                [sys.executable, os.path.join("tools", "test_harness.py")],
+            )
+        )
     return sum(results), len(results) - sum(results)
 
 
@@ -270,21 +304,6 @@ def mandatory_checks():
         text = file.read()
     block = re.search(r"^enable\s*=(.*?)(?:^\S|\Z)", text, re.MULTILINE | re.DOTALL)
     return [name.strip() for name in block.group(1).split(",") if name.strip()]
-
-
-def odoo_missing_reason():
-    result = subprocess.run(
-        [sys.executable, "-c", "import odoo.release; print(odoo.release.version)"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode:
-        error = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
-        return f"{sys.executable} cannot import odoo: {error}"
-    if not result.stdout.startswith("19.0"):
-        return f"found Odoo {result.stdout.strip()}, this addon needs 19.0"
-    return None
 
 
 def browser_line():
@@ -433,8 +452,13 @@ def main():
     elif args.core_tags == "none":
         args.core_tags = ""
 
+    try:
+        missing_reason = bootstrap.prepare(harness=True, setup=not args.static_only)
+    except bootstrap.Missing as exc:
+        print(exc)
+        return 1
     static_passed, static_failed = static_checks()
-    reason = "--static-only" if args.static_only else odoo_missing_reason()
+    reason = "--static-only" if args.static_only else missing_reason
     if reason:
         print(f"Odoo suite: SKIPPED ({reason})")
         print(f"static: {static_passed} passed, {static_failed} failed")
