@@ -252,8 +252,13 @@ class CrmLead(models.Model):
             until = lead.followup_paused_until
             if not activities or until < lead._followup_today(now):
                 continue
-            followups = activities.filtered("is_followup")
-            escalations = activities - followups
+            # Due during the pause: the day after it. One due later keeps its day.
+            followups = activities.filtered(
+                lambda act, until=until: act.is_followup and act.date_deadline <= until
+            )
+            escalations = activities.filtered("is_followup_escalation")
+            if not (followups or escalations):
+                continue
             due = until + timedelta(days=1)
             args = {
                 "date": format_date(self.env, until),
@@ -261,7 +266,11 @@ class CrmLead(models.Model):
                 "users": ", ".join(escalations.user_id.mapped("name")),
             }
             followups.date_deadline = due
-            escalations.unlink()
+            # The escalation the pause closes was no leader's dismissal: the
+            # re-engagement, ignored again after the pause, is escalated again.
+            if escalations:
+                activities.filtered("is_followup").followup_escalated = False
+                escalations.unlink()
             # Whole sentences, for the translators' word order.
             if followups and escalations:
                 body = self.env._(
@@ -812,10 +821,12 @@ class CrmLead(models.Model):
                     if calendar
                     else act.date_deadline + timedelta(days=days)
                 )
+        # Within the chunk's prefetch: its deals are read once, not one by one.
+        leads = {lead.id: lead for lead in self}
         followups = {
             act.res_id: act.sudo(False)
             for act in ignored
-            if self.browse(act.res_id)._followup_today(params.now) > last_days[act.id]
+            if leads[act.res_id]._followup_today(params.now) > last_days[act.id]
         }
         overdue = self.browse(list(followups))
         targets = overdue._followup_escalation_targets(

@@ -163,8 +163,10 @@ class OpportunityFollowupRunner(models.AbstractModel):
         When the budget is spent, the run's log stays *running* and the
         scheduler calls again at once: the next call resumes that run where it
         stopped (a killed worker's run too). A company's failure is recorded on
-        its log, the other companies still run, and the job then fails, so that
-        ``ir.cron`` counts it (and deactivates a job failing every day).
+        its log, the other companies still run, and the call that ends the
+        cycle then fails, so that ``ir.cron`` counts it and notifies. (The job
+        runs every hour: the calls in between succeed, so Odoo does not
+        deactivate a job whose company fails every day; its logs say so.)
         """
         in_cron = bool(self.env.context.get("cron_id"))
         # The scheduler calls a job again and again within one round of 10 s.
@@ -481,7 +483,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
         warning = None
         try:
             with self.env.cr.savepoint():
-                log._send_digests()
+                # As the one who runs it (the log itself is written in sudo).
+                log.with_env(self.env)._send_digests()
         except psycopg2.errors.TransactionRollbackError:
             raise
         except Exception as exc:  # the run itself succeeded

@@ -60,37 +60,52 @@ class ResCompany(models.Model):
             )
         )
 
+    def _followup_latest_moment(self, now, hour=None):
+        """This company's latest run moment at or before ``now`` (naive UTC),
+        at its time or ``hour``: today's if it has come where the company is,
+        else yesterday's (timezone-aware)."""
+        self.ensure_one()
+        local_now = pytz.utc.localize(now).astimezone(self._followup_tz())
+        moment = self._followup_run_moment(local_now.date(), hour)
+        if moment > local_now:
+            moment = self._followup_run_moment(
+                local_now.date() - timedelta(days=1), hour
+            )
+        return moment
+
     def _followup_due(self, now):
         """The companies of ``self`` whose daily run is due at ``now`` (naive
-        UTC): their time has come today where they are, and no daily run of
-        theirs started today there."""
+        UTC): no daily run of theirs started since their latest run moment.
+        A run moment the job's calls missed (a time after its last call of the
+        day, a late scheduler) is caught up at the next call, never lost; a
+        company that has not run lately waits for today's time."""
         last_starts = self._followup_last_daily_starts(now)
         due = self.browse()
         for company in self:
-            tz = company._followup_tz()
-            local_now = pytz.utc.localize(now).astimezone(tz)
+            latest = company._followup_latest_moment(now)
             last = last_starts.get(company)
-            ran_today = last and (
-                pytz.utc.localize(last).astimezone(tz).date() == local_now.date()
-            )
-            if not ran_today and company._followup_run_moment(local_now.date()) <= (
-                local_now
-            ):
+            if last is None:
+                if latest.date() == company._followup_today(now):
+                    due |= company
+            elif pytz.utc.localize(last) < latest:
                 due |= company
         return due
 
     def _followup_next_run(self, now, hour=None):
         """When this company's next daily run is due (naive UTC), at its time
-        or ``hour``: today's if it has not run today, else tomorrow's; ``now``
-        when that time has come already."""
+        or ``hour``; ``now`` when it is due already (see
+        :meth:`_followup_due`)."""
         self.ensure_one()
-        tz = self._followup_tz()
-        today = pytz.utc.localize(now).astimezone(tz).date()
+        latest = self._followup_latest_moment(now, hour)
         last = self._followup_last_daily_starts(now).get(self)
-        ran_today = last and pytz.utc.localize(last).astimezone(tz).date() == today
-        day = today + timedelta(days=1) if ran_today else today
-        moment = self._followup_run_moment(day, hour).astimezone(pytz.utc)
-        return max(moment.replace(tzinfo=None), now)
+        if last is None:
+            handled = latest.date() != self._followup_today(now)
+        else:
+            handled = pytz.utc.localize(last) >= latest
+        if not handled:
+            return now
+        moment = self._followup_run_moment(latest.date() + timedelta(days=1), hour)
+        return moment.astimezone(pytz.utc).replace(tzinfo=None)
 
     def _followup_tz(self):
         """The timezone the company's days are counted in."""

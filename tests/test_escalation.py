@@ -290,6 +290,58 @@ class TestEscalation(EscalationCase):
         self.assertEqual(log.escalated_count, 1)
         self.assertEqual(self._escalations(self.lead).create_uid, self.odoobot)
 
+    def test_a_pause_lets_a_later_deadline_be(self):
+        """A re-engagement due after the pause keeps its day: a pause never
+        brings work forward."""
+        followup = self._book()
+        followup.date_deadline = day(30).date()
+        with freeze_time(day(1)):
+            self.lead.with_user(self.salesperson).followup_paused_until = day(3).date()
+        self.assertEqual(followup.date_deadline, day(30).date())
+        self.assertFalse(
+            self.lead.message_ids.filtered(
+                lambda message: "now due on" in (message.body or "")
+            )
+        )
+
+    def test_ignored_again_after_the_pause_is_escalated_again(self):
+        """The pause closed the escalation, not the leader: ignored again
+        after the pause, the re-engagement is escalated once more."""
+        followup = self._book()
+        with freeze_time(day(8)):
+            self._run_cron()
+            self.assertTrue(self._escalations(self.lead))
+            self.lead.with_user(self.salesperson).followup_paused_until = day(10).date()
+        self.assertFalse(self._escalations(self.lead))
+        self.assertEqual(followup.date_deadline, day(11).date())
+        self.assertFalse(followup.followup_escalated)
+        with freeze_time(day(30)):
+            log = self._run_cron()
+        self.assertEqual(len(self._escalations(self.lead)), 1)
+        self.assertEqual(self._line(log, self.lead).outcome, "escalated")
+
+    def test_escalating_more_deals_costs_no_more_queries(self):
+        """The escalation reads a chunk's deals together: 25 escalations cost
+        what 5 do."""
+        queries = {}
+        for count in (5, 25):
+            team = self.env["crm.team"].create(
+                {"name": f"Team of {count}", "user_id": self.manager.id}
+            )
+            leads = self.env["crm.lead"]
+            for index in range(count):
+                leads |= self._opportunity(f"Deal {count} {index}", team_id=team.id)
+            with freeze_time(MONDAY):
+                self.Runner.with_user(self.manager).run(team_id=team.id)
+            self.env.flush_all()
+            self.env.invalidate_all()
+            with freeze_time(day(30)):
+                before = self.env.cr.sql_log_count
+                result = self.Runner.with_user(self.manager).run(team_id=team.id)
+                queries[count] = self.env.cr.sql_log_count - before
+            self.assertEqual(result["counts"]["escalated"], count)
+        self.assertEqual(queries[25], queries[5], queries)
+
     def test_each_salesperson_s_calendar_is_read_once(self):
         """Escalating 40 ignored re-engagements of one salesperson, each with
         its own deadline, costs what it costs with one deadline."""

@@ -447,6 +447,38 @@ class TestCronCycles(FollowupCase):
         self.assertTrue(self._followups(deal_b_2))
         self.assertEqual(set(logs.mapped("state")), {"done"})
 
+    def test_a_late_evening_time_is_never_lost(self):
+        """A company whose time comes after the job's last call of its day
+        (23:30 in Brussels, the job at :17 of every hour) runs at the first
+        call after it, once a day."""
+        self.company_a.resource_calendar_id.tz = "Europe/Brussels"
+        self.company_a.followup_run_hour = 23.5
+        Log = self.env["workflow.log"].sudo()
+
+        def ran_at(moment):
+            Log.create(
+                {
+                    "trigger": "cron",
+                    "company_id": self.company_a.id,
+                    "state": "done",
+                    "date_start": moment,
+                }
+            )
+
+        def due_hours(day):
+            return [
+                hour
+                for hour in range(24)
+                if self.company_a._followup_due(datetime(2027, 1, day, hour, 17))
+            ]
+
+        ran_at(datetime(2027, 1, 9, 22, 35))  # 9 Jan, 23:35 in Brussels
+        # The 22:17 UTC call is 23:17 there: not yet; the 23:17 call, 00:17 on
+        # the 11th there, catches the 10th's run up.
+        self.assertEqual(due_hours(10), [23])
+        ran_at(datetime(2027, 1, 10, 23, 17))
+        self.assertEqual(due_hours(11), [23])
+
     def test_each_company_at_its_own_time(self):
         """Each company's administrator sets its time in the settings; the
         hourly job opens each company's run at its time where it is, once a
