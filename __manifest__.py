@@ -15,6 +15,7 @@
         "security/ir.model.access.csv",
         "data/ir_cron_data.xml",
         "data/mail_template_data.xml",
+        "data/followup_brief_templates.xml",
         "data/digest_data.xml",
         "data/ir_actions_server_data.xml",
         "views/workflow_log_views.xml",

@@ -202,3 +202,30 @@ class CrmStage(models.Model):
             stage.id: stage.followup_stale_days
             for stage in self.search([("followup_stale_days", ">", 0)])
         }
+
+    @api.model
+    def _followup_tones(self, teams):
+        """Map each (team id, open stage id) to an early / middle / late tone
+        by the stage's position in that team's pipeline: the stages of every
+        team and its own, as crm shows them (team id False: no team)."""
+        # One query: the open stages in crm's order, a row per stage and team.
+        stage_teams = {}
+        for _sequence, _name, stage, team in self._read_group(
+            [("is_won", "=", False)],
+            ["sequence", "name", "id", "team_ids"],
+            order="sequence, name, id",
+        ):
+            stage_teams.setdefault(stage.id, set()).update(team.ids)
+        tones = {}
+        for team_id in {False, *teams.ids}:
+            pipeline = [
+                stage_id
+                for stage_id, team_ids in stage_teams.items()
+                if not team_ids or team_id in team_ids
+            ]
+            last = len(pipeline) - 1
+            for index, stage_id in enumerate(pipeline):
+                tones[team_id, stage_id] = (
+                    "early" if index == 0 else "late" if index == last else "middle"
+                )
+        return tones

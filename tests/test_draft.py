@@ -4,7 +4,7 @@ from freezegun import freeze_time
 
 from odoo import Command, fields
 from odoo.exceptions import UserError
-from odoo.tests import Form, users
+from odoo.tests import Form, tagged, users
 
 from .common import FollowupCase
 
@@ -204,6 +204,39 @@ class TestDraft(FollowupCase):
             self._followups(lead).summary,
             "Re-engage: <script>alert(1)</script> Deal (stale 20 days)",
         )
+
+
+@tagged("post_install", "-at_install")
+class TestBriefTemplate(FollowupCase):
+    """The brief is a QWeb template: a view that inherits it changes a line,
+    no Python. (After install, as an integrator's module's views are: Odoo
+    leaves views made in the database out while it installs modules.)"""
+
+    def test_brief(self):
+        """An integrator words a line of the brief their way."""
+        brief = self.env.ref("crm_opportunity_followup.followup_brief")
+        self.env["ir.ui.view"].with_user(self._admin()).create(
+            {
+                "name": "Brief: call the contact",
+                "type": "qweb",
+                "inherit_id": brief.id,
+                "arch": """
+                    <xpath expr="//li[@name='contact']" position="replace">
+                        <li name="contact">Call <t t-out="contact"/> today.</li>
+                    </xpath>
+                """,
+            }
+        )
+        lead = self._opportunity(
+            "Inherited Deal", days=20, contact_name="Ada Lovelace", phone="+1 555"
+        )
+        self._run_cron()
+        note = self._followups(lead).note
+        self.assertIn("Call Ada Lovelace, +1 555 today.", note)
+        self.assertNotIn("Contact:", note)
+        # The other lines stay as they were.
+        self.assertIn("Aim: find out whether it is still a priority.", note)
+        self.assertIn("Nothing completed on it yet.", note)
 
 
 class TestCustomerEmail(FollowupCase):

@@ -167,6 +167,11 @@ class TestPipelineMarker(FollowupCase):
 class TestLanguages(FollowupCase):
     def test_french_salesperson_gets_french_note(self):
         self.env["res.lang"]._activate_lang("fr_FR")
+        # French installed as Settings does: with the terms of the notes'
+        # templates (Python strings are read from the .po files as needed).
+        self.env["ir.module.module"]._load_module_terms(
+            ["crm_opportunity_followup"], ["fr_FR"]
+        )
         french = new_test_user(
             self.env, "fu_french", groups="sales_team.group_sale_salesman", lang="fr_FR"
         )

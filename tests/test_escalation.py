@@ -60,6 +60,11 @@ class TestEscalation(EscalationCase):
 
     def test_in_the_leaders_language(self):
         self.env["res.lang"]._activate_lang("fr_FR")
+        # French installed as Settings does: with the terms of the notes'
+        # templates (Python strings are read from the .po files as needed).
+        self.env["ir.module.module"]._load_module_terms(
+            ["crm_opportunity_followup"], ["fr_FR"]
+        )
         self.manager.lang = "fr_FR"
         self._book()
         with freeze_time(day(8)):
@@ -368,6 +373,46 @@ class TestEscalation(EscalationCase):
                 queries[spread] = self.env.cr.sql_log_count - before
             self.assertEqual(result["counts"]["escalated"], 40)
         self.assertLessEqual(queries[True], queries[False] + 2, queries)
+
+
+@tagged("post_install", "-at_install")
+class TestEscalationTemplate(FollowupCase):
+    """The escalation's note is a QWeb template: a view that inherits it
+    changes a line, no Python (after install, as an integrator's module's
+    views are)."""
+
+    def test_escalation_note(self):
+        """An integrator words a line of the escalation their way."""
+        note = self.env.ref("crm_opportunity_followup.followup_escalation_note")
+        self.env["ir.ui.view"].with_user(self._admin()).create(
+            {
+                "name": "Escalation: ask for a call",
+                "type": "qweb",
+                "inherit_id": note.id,
+                "arch": """
+                    <xpath expr="//p[@name='overdue']" position="replace">
+                        <p name="overdue">Call <t t-out="salesperson"/> about it.</p>
+                    </xpath>
+                """,
+            }
+        )
+        lead = self._opportunity("Initech Upgrade", days=20)
+        with freeze_time(MONDAY):
+            self._run_cron()
+        with freeze_time(day(8)):
+            self._run_cron()
+        escalation = self.Activity.search(
+            [
+                ("res_model", "=", "crm.lead"),
+                ("res_id", "=", lead.id),
+                ("is_followup_escalation", "=", True),
+            ]
+        )
+        self.assertEqual(escalation.user_id, self.manager)
+        self.assertIn("Call Sam Seller about it.", escalation.note)
+        self.assertNotIn("is overdue since", escalation.note)
+        # The other lines stay as they were.
+        self.assertIn("Re-engagements scheduled so far: 1.", escalation.note)
 
 
 @tagged("post_install", "-at_install")
