@@ -669,25 +669,36 @@ class WorkflowLog(models.Model):
                 ["__count"],
             )
         }
-        for assignee in {assignee for assignee, _outcome in counts}:
-            if not assignee.partner_id.email:
-                continue
-            if self.trigger != "cron" and assignee == self.user_id:
-                continue  # who ran it by hand has just seen the outcome
-            # A long list belongs in the app, not in an email; the most
-            # valuable first.
+        recipients = [
+            assignee
+            for assignee in {assignee for assignee, _outcome in counts}
+            if assignee.partner_id.email
+            # Who ran it by hand has just seen the outcome.
+            and (self.trigger == "cron" or assignee != self.user_id)
+        ]
+        # A long list belongs in the app, not in an email; the most valuable
+        # first.
+        listed = {
+            (assignee, outcome): Line.search(
+                [
+                    ("log_id", "=", self.id),
+                    ("outcome", "=", outcome),
+                    ("assignee_id", "=", assignee.id),
+                ],
+                order="prorated_revenue desc, days_stale desc, id",
+                limit=DIGEST_SIZE,
+            )
+            if counts.get((assignee, outcome))
+            else Line
+            for assignee in recipients
+            for outcome in DIGEST_OUTCOMES
+        }
+        # Every email's lines, their opportunities and activities are read
+        # together, not once per email.
+        prefetch = Line.union(*listed.values())._prefetch_ids
+        for assignee in recipients:
             lines = {
-                outcome: Line.search(
-                    [
-                        ("log_id", "=", self.id),
-                        ("outcome", "=", outcome),
-                        ("assignee_id", "=", assignee.id),
-                    ],
-                    order="prorated_revenue desc, days_stale desc, id",
-                    limit=DIGEST_SIZE,
-                )
-                if counts.get((assignee, outcome))
-                else Line
+                outcome: listed[assignee, outcome].with_prefetch(prefetch)
                 for outcome in DIGEST_OUTCOMES
             }
             count = counts.get((assignee, "scheduled"), 0)
