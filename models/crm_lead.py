@@ -715,9 +715,11 @@ class CrmLead(models.Model):
             re-engagements booked per assignee, the calendars read
         :return: ``{lead id: Decision}``, in the opportunities' order
         """
-        in_self = Domain("id", "in", self.ids)
-        won_ids = set(self.search(in_self & self._followup_won_domain()).ids)
-        paused = self.search(in_self & self._followup_paused_domain(params.now))
+        # The rules' own domains, on the deals read once for the whole
+        # decision (as a search would, the active ones only).
+        active = Domain("active", "=", True)
+        won_ids = set(self.filtered_domain(active & self._followup_won_domain()).ids)
+        paused = self.filtered_domain(active & self._followup_paused_domain(params.now))
         pending_ids = self.env["mail.activity"]._followup_open_on(self)
         decisions = {}
         for lead in self:

@@ -167,6 +167,16 @@ class MailActivity(models.Model):
         # The assignment e-mail of each activity is not sent: a run may book
         # hundreds of them.
         Activity = self.with_context(mail_activity_quick_update=True)
+        # Odoo names each new activity after its record, reading the records'
+        # names one by one: read them together first.
+        res_ids = defaultdict(list)
+        for vals in vals_list:
+            res_ids[vals["res_model_id"]].append(vals["res_id"])
+        # Sudo: the model's name and the records' names are read as Odoo's
+        # own create reads them (res_model and res_name are computed sudo).
+        for model_id, ids in res_ids.items():
+            model = self.env["ir.model"].sudo().browse(model_id).model
+            self.env[model].sudo().browse(ids).mapped("display_name")
         token = _booking.set(True)
         try:
             try:

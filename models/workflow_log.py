@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import format_date, format_datetime
+from odoo.tools import SQL, format_date, format_datetime, split_every
 
 from .followup_const import (
     COUNT_FIELDS,
@@ -19,6 +19,8 @@ PURGE_BATCH = 1000
 # tens of thousands of them.
 PURGE_LINE_BATCH = 10000
 DIGEST_TEMPLATE = "crm_opportunity_followup.mail_template_followup_digest"
+# Lines per INSERT: a chunk of the run's in one statement.
+LINE_INSERT_BATCH = 1000
 # How many new activities the summary email lists; the log has them all.
 DIGEST_SIZE = 50
 
@@ -388,20 +390,55 @@ class WorkflowLog(models.Model):
 
     def _add_lines(self, vals_list):
         """One line per opportunity considered; a scheduled re-engagement's
-        result is pending until the daily refresh."""
+        result is pending until the daily refresh.
+
+        Inserted in one statement per batch, not with ``create()``: a run
+        writes a line per opportunity it considers, and the ORM's work per
+        record (defaults, cache, inverses) cost a run as much as drafting the
+        briefs. Lines have no default, no computed stored field, no constraint
+        and nothing depending on them for it to apply; each value goes through
+        its field's own conversion to a column, as ``create()`` would."""
         self.ensure_one()
-        self.env["workflow.log.line"].sudo().create(
-            [
-                dict(
-                    vals,
-                    log_id=self.id,
-                    revival_result="pending"
-                    if vals["outcome"] == "scheduled"
-                    else False,
+        # The log is the runner's own record (see _start).
+        Line = self.env["workflow.log.line"].sudo()
+        now = self.env.cr.now()
+        rows = [
+            dict(
+                vals,
+                log_id=self.id,
+                revival_result="pending" if vals["outcome"] == "scheduled" else False,
+                create_uid=self.env.uid,
+                create_date=now,
+                write_uid=self.env.uid,
+                write_date=now,
+            )
+            for vals in vals_list
+        ]
+        columns = [
+            Line._fields[name]
+            for name in sorted({name for row in rows for name in row})
+        ]
+        for batch in split_every(LINE_INSERT_BATCH, rows):
+            self.env.cr.execute(
+                SQL(
+                    "INSERT INTO %s (%s) VALUES %s",
+                    SQL.identifier(Line._table),
+                    SQL(", ").join(SQL.identifier(field.name) for field in columns),
+                    # A value missing from a line is null, as create() leaves
+                    # it (no column of theirs has a default).
+                    SQL(", ").join(
+                        tuple(
+                            field.convert_to_column_insert(row[field.name], Line, row)
+                            if field.name in row
+                            else None
+                            for field in columns
+                        )
+                        for row in batch
+                    ),
                 )
-                for vals in vals_list
-            ]
-        )
+            )
+        # What the cache knew of the log's lines is out of date.
+        self.invalidate_recordset(["line_ids"])
 
     def _booked_counts(self):
         """``{assignee id: re-engagements}`` this run booked (or would, in a
@@ -727,25 +764,36 @@ class WorkflowLog(models.Model):
                 ["__count"],
             )
         }
-        for assignee in {assignee for assignee, _outcome in counts}:
-            if not assignee.partner_id.email:
-                continue
-            if self.trigger != "cron" and assignee == self.user_id:
-                continue  # who ran it by hand has just seen the outcome
-            # A long list belongs in the app, not in an email; the most
-            # valuable first.
+        recipients = [
+            assignee
+            for assignee in {assignee for assignee, _outcome in counts}
+            if assignee.partner_id.email
+            # Who ran it by hand has just seen the outcome.
+            and (self.trigger == "cron" or assignee != self.user_id)
+        ]
+        # A long list belongs in the app, not in an email; the most valuable
+        # first.
+        listed = {
+            (assignee, outcome): Line.search(
+                [
+                    ("log_id", "=", self.id),
+                    ("outcome", "=", outcome),
+                    ("assignee_id", "=", assignee.id),
+                ],
+                order="prorated_revenue desc, days_stale desc, id",
+                limit=DIGEST_SIZE,
+            )
+            if counts.get((assignee, outcome))
+            else Line
+            for assignee in recipients
+            for outcome in DIGEST_OUTCOMES
+        }
+        # Every email's lines, their opportunities and activities are read
+        # together, not once per email.
+        prefetch = Line.union(*listed.values())._prefetch_ids
+        for assignee in recipients:
             lines = {
-                outcome: Line.search(
-                    [
-                        ("log_id", "=", self.id),
-                        ("outcome", "=", outcome),
-                        ("assignee_id", "=", assignee.id),
-                    ],
-                    order="prorated_revenue desc, days_stale desc, id",
-                    limit=DIGEST_SIZE,
-                )
-                if counts.get((assignee, outcome))
-                else Line
+                outcome: listed[assignee, outcome].with_prefetch(prefetch)
                 for outcome in DIGEST_OUTCOMES
             }
             count = counts.get((assignee, "scheduled"), 0)

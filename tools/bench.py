@@ -16,6 +16,10 @@ each contender on its own identical copy, in its own Odoo process:
 For each: wall seconds of the run, ms and SQL queries per created activity,
 peak memory of the process, activities created, and the opportunities left
 with two open re-engagements by a second run right after (duplicates).
+``--profile`` runs the addon again, on its own copy, under cProfile in its
+Odoo process, and prints its top functions by cumulative and by own time,
+those of the addon and of the ORM, SQL and Odoo model code it calls, with
+their share of the run (``--profile-top``: how many).
 ``--explain`` prints the detect query's plan at 100,000 opportunities of a
 mature database (5 % stale, 45 % recent, 50 % lost and archived) with and
 without the addon's index.
@@ -46,13 +50,15 @@ The log's own costs, each on its own databases (``--sizes ""`` runs only them):
   of the lines, for the memory to compare.
 
 Usage: python3 tools/bench.py [--sizes 1000,10000,50000] [--slow-peers-max 10000]
-       [--explain] [--deletion] [--purge [--purge-logs 100000]] [--escalation]
+       [--profile [--profile-top 25]] [--explain] [--deletion]
+       [--purge [--purge-logs 100000]] [--escalation]
        [--revival [--revival-lines 100000]]
 """
 
 import argparse
 import json
 import os
+import pstats
 import subprocess
 import sys
 import time
@@ -210,14 +216,15 @@ with registry.cursor() as cr:
 """
 
 RUN = """
-import json, resource, sys, time
+import cProfile, json, resource, sys, time
 import odoo
 import odoo.sql_db
 from odoo.modules.registry import Registry
 from odoo.tools import config
 
-contender = sys.argv[1]
-config.parse_config(sys.argv[2:])
+# The file the run's profile is written to; empty: not profiled.
+contender, profile_path = sys.argv[1], sys.argv[2]
+config.parse_config(sys.argv[3:])
 registry = Registry(config["db_name"][0])
 queries = [0]
 execute = odoo.sql_db.Cursor.execute
@@ -294,10 +301,20 @@ with registry.cursor() as cr:
     start_stamp = cr.fetchone()[0]
     cr.commit()
     odoo.sql_db.Cursor.execute = counting_execute
-    started = time.monotonic()
+    profiler = cProfile.Profile() if profile_path else None
+    started, cpu_started = time.monotonic(), time.process_time()
+    if profiler:
+        profiler.enable()
     run_once(env)
     cr.commit()
+    if profiler:
+        profiler.disable()
     wall = time.monotonic() - started
+    # The Odoo process's own CPU time (PostgreSQL's is not in it): on a
+    # loaded machine, steadier than the wall time from one run to the next.
+    cpu = time.process_time() - cpu_started
+    if profiler:
+        profiler.dump_stats(profile_path)
     odoo.sql_db.Cursor.execute = execute
     created = count_followups(cr) - before
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -314,8 +331,9 @@ with registry.cursor() as cr:
     duplicates = cr.fetchone()[0]
     cr.execute("SELECT count(*) FROM mail_mail")
     mails = cr.fetchone()[0]
-    print(json.dumps({"wall": wall, "queries": queries[0], "created": created,
-                      "peak_mb": peak_mb, "duplicates": duplicates, "mails": mails,
+    print(json.dumps({"wall": wall, "cpu": cpu, "queries": queries[0],
+                      "created": created, "peak_mb": peak_mb,
+                      "duplicates": duplicates, "mails": mails,
                       "restamped": restamped}))
 """
 
@@ -675,10 +693,84 @@ def prepare(cluster, addons, size, profile="bench", database=TEMPLATE, modules=A
     print(f"  generated {size} opportunities in {time.monotonic() - started:.0f} s")
 
 
-def measure(cluster, addons, contender):
+def measure(cluster, addons, contender, profile_path=""):
     database = f"bench_{contender}"
     copy_database(cluster, TEMPLATE, database)
-    return json.loads(python(RUN, contender, *odoo_options(cluster, addons, database)))
+    options = odoo_options(cluster, addons, database)
+    return json.loads(python(RUN, contender, profile_path, *options))
+
+
+def profile_addon(cluster, addons, size, top):
+    """The addon's run again, on its own fresh copy, under cProfile (its
+    overhead would distort the measured run): the top functions by
+    cumulative and by own time, of the addon's code and of the ORM, SQL and
+    Odoo model code it calls. The profile is kept next to the results (for
+    ``python3 -m pstats`` or snakeviz)."""
+    folder = os.path.join(pgcluster.REPO, "bench-results")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"profile-addon-{size}-{int(time.time())}.prof")
+    row = measure(cluster, addons, "addon", profile_path=path)
+    print(f"  addon, profiled: {row}")
+    print_profile(path, row, top)
+    return dict(row, profile=path)
+
+
+# Where a function of the profile comes from, by its file: what is worth
+# reading in a profile of the run (the rest is Python, the standard library,
+# Werkzeug and the like, reached through these).
+PROFILE_ORIGINS = (
+    ("addon", f"/{pgcluster.MODULE}/"),
+    ("orm", "/odoo/orm/"),
+    ("sql", "/odoo/sql_db.py"),
+    ("sql", "/odoo/tools/sql.py"),
+    ("odoo", "/odoo/addons/"),
+    ("odoo", "/addons/"),
+)
+
+
+def profile_origin(filename, function):
+    if filename == "~":  # a C function: psycopg2's are the SQL round trips
+        return "sql" if "psycopg2" in function else None
+    for origin, marker in PROFILE_ORIGINS:
+        if marker in filename and f"/{pgcluster.MODULE}/tools/" not in filename:
+            return origin
+    return None
+
+
+def print_profile(path, row, top):
+    """The useful functions of a profile, by cumulative and by own time,
+    with their share of the profiled run."""
+    stats = pstats.Stats(path).stats
+    wall = row["wall"]
+    useful = []
+    for (filename, line, function), (
+        _cc,
+        calls,
+        own,
+        cumulative,
+        _callers,
+    ) in stats.items():
+        origin = profile_origin(filename, function)
+        if origin is None:
+            continue
+        if filename != "~":
+            parts = filename.split("/")
+            function = f"{'/'.join(parts[-3:])}:{line}({function})"
+        useful.append((origin, function, calls, own, cumulative))
+    for title, index in (("cumulative", 4), ("own", 3)):
+        print(
+            f"\n| top {top} by {title} time (profiled run {wall:.1f} s) | origin "
+            "| calls | own s | cumulative s | share of the run |"
+        )
+        print("|---|---|---|---|---|---|")
+        for origin, function, calls, own, cumulative in sorted(
+            useful, key=lambda entry: entry[index], reverse=True
+        )[:top]:
+            print(
+                f"| {function} | {origin} | {calls} | {own:.2f} | {cumulative:.2f} "
+                f"| {100 * (own if index == 3 else cumulative) / wall:.1f} % |"
+            )
+    print(f"\nprofile: {path}\n")
 
 
 def bench_deletion(cluster, addons, count):
@@ -797,6 +889,18 @@ def main():
     )
     parser.add_argument("--explain", action="store_true")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the addon's run (cProfile, on its own copy after the "
+        "measured run): its top functions by cumulative and own time",
+    )
+    parser.add_argument(
+        "--profile-top",
+        type=int,
+        default=25,
+        help="functions listed per table of --profile",
+    )
+    parser.add_argument(
         "--features",
         action="store_true",
         help="daily cap, a stage's own threshold and paused deals on (working days "
@@ -864,6 +968,10 @@ def main():
                 print(f"  {contender}: {rows[contender]}")
             results[size] = rows
             print_table(size, rows)
+            if args.profile:
+                results[f"profile {size}"] = profile_addon(
+                    cluster, addons, size, args.profile_top
+                )
         if args.explain:
             print("== EXPLAIN ANALYZE of the detect query at N = 100000")
             prepare(cluster, addons, 100000, profile="explain")
