@@ -12,7 +12,7 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import Form, TransactionCase, new_test_user, tagged
 from odoo.tools import SQL
 
-from .common import MONDAY, EscalationCase, day, run_twice_at_once
+from .common import MONDAY, EscalationCase, FollowupCase, day, run_twice_at_once
 
 
 class TestEscalation(EscalationCase):
