@@ -483,8 +483,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         warning = None
         try:
             with self.env.cr.savepoint():
-                # As the one who runs it (the log itself is written in sudo).
-                log.with_env(self.env)._send_digests()
+                log._send_digests()
         except psycopg2.errors.TransactionRollbackError:
             raise
         except Exception as exc:  # the run itself succeeded

@@ -798,7 +798,8 @@ class WorkflowLog(models.Model):
             }
             count = counts.get((assignee, "scheduled"), 0)
             escalation_count = counts.get((assignee, "escalated"), 0)
-            template.with_context(
+            # Rendered and sent as the one who runs it, not as the log's sudo.
+            template.sudo(False).with_context(
                 followup_subject=self._digest_subject(
                     assignee, count, escalation_count, lines["scheduled"]
                 ),

@@ -345,7 +345,7 @@ class TestEscalation(EscalationCase):
                 result = self.Runner.with_user(self.manager).run(team_id=team.id)
                 queries[count] = self.env.cr.sql_log_count - before
             self.assertEqual(result["counts"]["escalated"], count)
-        self.assertEqual(queries[25], queries[5], queries)
+        self.assertLessEqual(queries[25], queries[5], queries)
 
     def test_each_salesperson_s_calendar_is_read_once(self):
         """Escalating 40 ignored re-engagements of one salesperson, each with

@@ -12,12 +12,12 @@ from .common import FollowupCase
 # latest message of each opportunity, once for the stale clock and the brief;
 # the latest completed activities, once for the brief and the stale clock;
 # the decision reads the deals once for all its rules; the log lines go in
-# one statement.)
-RUN_QUERIES = 67
+# one statement; each team's pipeline of stages, once, for the brief's aim.)
+RUN_QUERIES = 68
 # Queries of a run over one opportunity with a completed history: the brief
 # reads the activities it shows (the latest three) once, with the day of the
 # latest for the stale clock, however many the opportunity has.
-BRIEF_QUERIES = 66
+BRIEF_QUERIES = 67
 
 
 class TestPerformance(FollowupCase):
