@@ -384,3 +384,31 @@ class EscalationCase(FollowupCase):
         followup = self._followups(self.lead)
         self.assertEqual(followup.date_deadline, day(2).date())
         return followup
+
+
+class TemplatedCase(FollowupCase):
+    """A deal in the Qualified stage whose contact has an email: what a
+    stage's email to the customer goes to."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.lead = cls._opportunity(
+            "Templated",
+            days=20,
+            stage_id=cls.stage_qualified.id,
+            contact_name="Bo",
+            email_from="bo@example.com",
+        )
+
+
+class OwnAndColleagueCase(FollowupCase):
+    """The salesperson's own stale deal and a colleague's."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.own = cls._opportunity("Own Deal", days=20)
+        cls.colleague = cls._opportunity(
+            "Colleague Deal", days=20, user_id=cls.salesperson_2.id
+        )

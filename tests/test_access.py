@@ -1,17 +1,9 @@
 from odoo.exceptions import AccessError
 
-from .common import FollowupCase
+from .common import OwnAndColleagueCase
 
 
-class TestAccess(FollowupCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.own = cls._opportunity("Own Deal", days=20)
-        cls.colleague = cls._opportunity(
-            "Colleague Deal", days=20, user_id=cls.salesperson_2.id
-        )
-
+class TestAccess(OwnAndColleagueCase):
     def test_salesperson_cannot_run_whole_pipeline(self):
         with self.assertRaises(AccessError):
             self.Runner.with_user(self.salesperson).run()

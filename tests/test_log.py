@@ -9,19 +9,11 @@ from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, users
 
-from .common import FollowupCase
+from .common import OwnAndColleagueCase
 
 
-class TestLog(FollowupCase):
+class TestLog(OwnAndColleagueCase):
     """A run's log as sales managers, salespeople and administrators meet it."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.own = cls._opportunity("Own Deal", days=20)
-        cls.colleague = cls._opportunity(
-            "Colleague Deal", days=20, user_id=cls.salesperson_2.id
-        )
 
     @users("fu_manager")
     def test_log_name_search(self):

@@ -12,24 +12,13 @@ from odoo.tests import Form
 from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
-from .common import FollowupCase
+from .common import TemplatedCase
 
 
-class TestStageWording(FollowupCase):
+class TestStageWording(TemplatedCase):
     """A stage's wording is its email to the customer, a mail.template:
     Odoo's template rules apply, and Odoo renders it when the salesperson
     sends it, with the salesperson's rights."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.lead = cls._opportunity(
-            "Templated",
-            days=20,
-            stage_id=cls.stage_qualified.id,
-            contact_name="Bo",
-            email_from="bo@example.com",
-        )
 
     def _send_as_salesperson(self):
         """The re-engagement's email, sent with Send Now by the salesperson."""

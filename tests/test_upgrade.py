@@ -5,22 +5,11 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tools import mute_logger
 
-from .common import FollowupCase
+from .common import TemplatedCase
 
 
-class TestUpgradeFromOlderVersions(FollowupCase):
+class TestUpgradeFromOlderVersions(TemplatedCase):
     """What versions before this one left in the database still makes sense."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.lead = cls._opportunity(
-            "Templated",
-            days=20,
-            stage_id=cls.stage_qualified.id,
-            contact_name="Bo",
-            email_from="bo@example.com",
-        )
 
     def test_confirming_an_older_version_s_preview_says_so(self):
         """A preview stored by 19.0.1.0.0, whose parameters have no moment."""
