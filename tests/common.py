@@ -246,6 +246,22 @@ class FollowupCase(TransactionCase):
             limit=1,
         )
 
+    def _inherit_view(self, xmlid, name, arch):
+        """An integrator's view inheriting the QWeb template ``xmlid``, made
+        by an administrator as a module's view would be."""
+        return (
+            self.env["ir.ui.view"]
+            .with_user(self._admin())
+            .create(
+                {
+                    "name": name,
+                    "type": "qweb",
+                    "inherit_id": self.env.ref(xmlid).id,
+                    "arch": arch,
+                }
+            )
+        )
+
     def _admin(self):
         """An administrator: Odoo reserves the CRM settings to them."""
         return new_test_user(

@@ -214,18 +214,14 @@ class TestBriefTemplate(FollowupCase):
 
     def test_brief(self):
         """An integrator words a line of the brief their way."""
-        brief = self.env.ref("crm_opportunity_followup.followup_brief")
-        self.env["ir.ui.view"].with_user(self._admin()).create(
-            {
-                "name": "Brief: call the contact",
-                "type": "qweb",
-                "inherit_id": brief.id,
-                "arch": """
-                    <xpath expr="//li[@name='contact']" position="replace">
-                        <li name="contact">Call <t t-out="contact"/> today.</li>
-                    </xpath>
-                """,
-            }
+        self._inherit_view(
+            "crm_opportunity_followup.followup_brief",
+            "Brief: call the contact",
+            """
+                <xpath expr="//li[@name='contact']" position="replace">
+                    <li name="contact">Call <t t-out="contact"/> today.</li>
+                </xpath>
+            """,
         )
         lead = self._opportunity(
             "Inherited Deal", days=20, contact_name="Ada Lovelace", phone="+1 555"

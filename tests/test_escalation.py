@@ -383,18 +383,14 @@ class TestEscalationTemplate(FollowupCase):
 
     def test_escalation_note(self):
         """An integrator words a line of the escalation their way."""
-        note = self.env.ref("crm_opportunity_followup.followup_escalation_note")
-        self.env["ir.ui.view"].with_user(self._admin()).create(
-            {
-                "name": "Escalation: ask for a call",
-                "type": "qweb",
-                "inherit_id": note.id,
-                "arch": """
-                    <xpath expr="//p[@name='overdue']" position="replace">
-                        <p name="overdue">Call <t t-out="salesperson"/> about it.</p>
-                    </xpath>
-                """,
-            }
+        self._inherit_view(
+            "crm_opportunity_followup.followup_escalation_note",
+            "Escalation: ask for a call",
+            """
+                <xpath expr="//p[@name='overdue']" position="replace">
+                    <p name="overdue">Call <t t-out="salesperson"/> about it.</p>
+                </xpath>
+            """,
         )
         lead = self._opportunity("Initech Upgrade", days=20)
         with freeze_time(MONDAY):
