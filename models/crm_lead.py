@@ -748,11 +748,10 @@ class CrmLead(models.Model):
         if pending and params.escalate_after_days and not params.dry_run:
             decisions.update(pending._followup_escalations(params, state))
         to_book = self.filtered(lambda lead: lead.id not in decisions)
-        assignees = to_book._followup_assignees(
-            self.env["res.users"].browse(params.default_user_id),
-            dict(params.assignees),
-        )
         chosen = dict(params.assignees)
+        assignees = to_book._followup_assignees(
+            self.env["res.users"].browse(params.default_user_id), chosen
+        )
         for lead in to_book:
             assignee = assignees[lead.id]
             if not assignee:

@@ -270,6 +270,16 @@ class TestConcurrentRuns(TransactionCase):
             env["crm.lead"].browse(lead_ids).unlink()
 
 
+def _spend_the_budget_after_each_chunk(case):
+    """The cron's time budget is spent after every chunk (not when a call
+    starts): each call of the job processes one chunk and stops."""
+    case.patch(
+        type(case.Runner),
+        "_commit_progress",
+        lambda runner, processed, remaining=None: 0.0 if processed else 10.0,
+    )
+
+
 class TestTransactions(FollowupCase):
     """Retryable errors, one moment per run, a paused daily run, the purge."""
 
@@ -314,12 +324,7 @@ class TestTransactions(FollowupCase):
         other = self._opportunity("Other Stale Deal", days=20)
         Runner = type(self.Runner)
         self.patch(Runner, "_chunk_size", 1)
-        # The cron's budget is spent after every chunk (not when a call starts).
-        self.patch(
-            Runner,
-            "_commit_progress",
-            lambda runner, processed, remaining=None: 0.0 if processed else 10.0,
-        )
+        _spend_the_budget_after_each_chunk(self)
         self._run_cron()
         log = self.env["workflow.log"].search([("trigger", "=", "cron")])
         self.assertRecordValues(
@@ -529,12 +534,7 @@ class TestCronCycles(FollowupCase):
         self._opportunity("A's other deal", days=20)
         Runner = type(self.Runner)
         self.patch(Runner, "_chunk_size", 1)
-        # The budget is spent after the first chunk.
-        self.patch(
-            Runner,
-            "_commit_progress",
-            lambda runner, processed, remaining=None: 0.0 if processed else 10.0,
-        )
+        _spend_the_budget_after_each_chunk(self)
         self._call(fields.Datetime.now() - timedelta(days=3))
         old = self._cron_logs(self.company_a)
         self.assertRecordValues(old, [{"state": "running", "scheduled_count": 1}])
