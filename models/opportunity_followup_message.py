@@ -2,6 +2,8 @@ from collections import defaultdict
 from functools import cache
 from textwrap import shorten
 
+from markupsafe import Markup
+
 from odoo import api, models
 from odoo.fields import Domain
 from odoo.tools import SQL, format_amount, format_date
@@ -13,6 +15,9 @@ FEEDBACK_SIZE = 300
 # What the notes and the stale clock read of a completed activity.
 HISTORY_FIELDS = ["res_id", "activity_type_id", "summary", "date_done", "feedback"]
 HISTORY_FIELDS += ["user_id", "is_followup"]
+# Between the notes of one rendering: neither PostgreSQL text (what the notes
+# show) nor XML (the templates) can hold a NUL, so no note contains it.
+NOTE_SEPARATOR = Markup("\x00")
 
 
 class OpportunityFollowupMessage(models.AbstractModel):
@@ -43,7 +48,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
         messages = {message.res_id: message for message in messages}
         stage_tones = self.env["crm.stage"]._followup_tones(leads.team_id)
         date, type_name = self._memos()
-        drafts = {}
+        drafts, notes = {}, defaultdict(dict)
         for lead in leads:
             lang = assignees[lead.id].lang or self.env.lang or "en_US"
             values = self._values(lead, lang, history.get(lead.id), date, type_name)
@@ -67,11 +72,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
             summary = env._(
                 "Re-engage: %(name)s (stale %(days)s days)", name=lead.name, days=days
             )
-            drafts[lead.id] = {
-                "days": days,
-                "summary": summary,
-                "note": self._render_note("followup_brief", lang, values),
-            }
+            drafts[lead.id] = {"days": days, "summary": summary}
+            notes[lang][lead.id] = values
+        self._render_notes("followup_brief", notes, drafts)
         return drafts
 
     @api.model
@@ -115,7 +118,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
         """
         history, last_work = self._read_history(leads, params)
         date, type_name = self._memos()
-        drafts = {}
+        drafts, notes = {}, defaultdict(dict)
         for lead in leads:
             followup, target = followups[lead.id], targets[lead.id]
             lang = target.lang or self.env.lang or "en_US"
@@ -141,7 +144,6 @@ class OpportunityFollowupMessage(models.AbstractModel):
                     name=lead.name,
                     days=overdue,
                 ),
-                "note": self._render_note("followup_escalation_note", lang, values),
                 # In the language of the log's readers, not the leader's.
                 "reason": self.env._(
                     "%(user)s's re-engagement is overdue since %(date)s: escalated "
@@ -151,6 +153,8 @@ class OpportunityFollowupMessage(models.AbstractModel):
                     leader=target.name,
                 ),
             }
+            notes[lang][lead.id] = values
+        self._render_notes("followup_escalation_note", notes, drafts)
         return drafts
 
     @api.model
@@ -175,12 +179,30 @@ class OpportunityFollowupMessage(models.AbstractModel):
         return {"lead": lead, "name": lead.name, "stage": stage, "history": history}
 
     @api.model
-    def _render_note(self, template, lang, values):
-        """This addon's QWeb ``template`` in ``lang`` (its terms translated),
-        compiled by Odoo once per language, not per opportunity."""
-        qweb = self.env["ir.qweb"].with_context(lang=lang)
-        xmlid = f"crm_opportunity_followup.{template}"
-        return qweb._render(xmlid, values, minimal_qcontext=True)
+    def _render_notes(self, template, notes, drafts):
+        """Render this addon's QWeb ``template`` for many opportunities: one
+        rendering per language (its terms translated), of all of them at
+        once, each with its own values; sets each one's ``note`` in
+        ``drafts``. A rendering per opportunity repeated QWeb's set-up (its
+        environment, context and values) for each of thousands.
+
+        :param notes: ``{lang: {lead id: the template's values}}``
+        """
+        for lang, values_by_lead in notes.items():
+            qweb = self.env["ir.qweb"].with_context(lang=lang)
+            output = qweb._render(
+                "crm_opportunity_followup.followup_notes",
+                {
+                    "template": f"crm_opportunity_followup.{template}",
+                    "notes": list(values_by_lead.values()),
+                    "separator": NOTE_SEPARATOR,
+                },
+                minimal_qcontext=True,
+            )
+            # Each note follows its separator, in the order of the values.
+            parts = output.split(NOTE_SEPARATOR)[1:]
+            for lead_id, note in zip(values_by_lead, parts, strict=True):
+                drafts[lead_id]["note"] = Markup(note)
 
     @api.model
     def _memos(self):
