@@ -19,6 +19,18 @@ SALES_MANAGER_GROUP = "sales_team.group_sale_manager"
 # has its own.
 CUSTOMER_TEMPLATE = "crm_opportunity_followup.mail_template_reengagement"
 ESCALATION_ACTIVITY_TYPE = "mail.mail_activity_data_todo"
+# What a run reads as many of as it considers opportunities: forgotten after
+# each chunk, for memory to stay flat on a big pipeline. The rest (users,
+# teams, stages, activity types, calendars, templates) is shared by every
+# chunk and kept for the run.
+PER_DEAL_MODELS = (
+    "crm.lead",
+    "mail.activity",
+    "mail.followers",
+    "mail.message",
+    "res.partner",
+    "workflow.log.line",
+)
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 # How long a deferral by the daily cap puts an opportunity first in the queue.
 DEFERRED_PRIORITY_DAYS = 30

@@ -12,6 +12,7 @@ from odoo.tools import split_every
 from .followup_const import (
     ESCALATION_ACTIVITY_TYPE,
     OUTCOMES,
+    PER_DEAL_MODELS,
     SALES_MANAGER_GROUP,
     error_text,
 )
@@ -316,8 +317,11 @@ class OpportunityFollowupRunner(models.AbstractModel):
             counts["warnings"] = sum(bool(vals["warning"]) for vals in lines.values())
             log._add_counts(counts)
         # Logged lines, and the leads they were drafted from, are not read
-        # again: forgetting them keeps memory flat on a big pipeline.
-        self.env.invalidate_all()
+        # again: forgetting them keeps memory flat on a big pipeline. What
+        # every chunk shares stays: the next chunk does not read it again.
+        self.env.flush_all()
+        for model in PER_DEAL_MODELS:
+            self.env[model].invalidate_model(flush=False)
 
     @api.model
     def _commit_progress(self, processed, remaining=None):

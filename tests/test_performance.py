@@ -18,6 +18,11 @@ RUN_QUERIES = 68
 # reads the activities it shows (the latest three) once, with the day of the
 # latest for the stale clock, however many the opportunity has.
 BRIEF_QUERIES = 67
+# Queries of each chunk of a run after its first: its deals and their open
+# activities, history and last work, its activities, followers and lines.
+# What every chunk shares (activity types, calendars, teams, templates,
+# languages) is read once per run.
+CHUNK_QUERIES = 21
 
 
 class TestPerformance(FollowupCase):
@@ -86,3 +91,21 @@ class TestPerformance(FollowupCase):
             self.assertIn("(Step 1)", note)
             self.assertIn("(Step 2)", note)
             self.assertNotIn("(Step 3)", note)
+
+    @users("fu_manager")
+    @warmup
+    def test_each_chunk_reads_only_its_own_deals(self):
+        """A run over three chunks costs its first chunk's queries, plus what
+        each further chunk's own deals need: nothing they share is read
+        again after the chunk before forgot it."""
+        self.patch(type(self.Runner), "_chunk_size", 2)
+        queries = {}
+        for size in (2, 6):
+            leads = self._stale_batch(size).with_user(self.env.user)
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            result = self.Runner.with_user(self.env.user).run(lead_ids=leads.ids)
+            queries[size] = self.env.cr.sql_log_count - before
+            self.assertEqual(result["counts"]["scheduled"], size)
+            self.assertEqual(len(self._followups(leads)), size)
+        self.assertLessEqual(queries[6] - queries[2], 2 * CHUNK_QUERIES, queries)
