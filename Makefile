@@ -11,6 +11,10 @@ TEST_TAGS ?= /crm_opportunity_followup
 # Odoo's crm and mail activity suites rerun with the addon installed
 # (tools/core_tests): empty runs them with the default TEST_TAGS only; none skips.
 CORE_TAGS ?=
+# The addon's tests tagged followup_sale, again with sale_crm installed (on a
+# database of their own): empty runs them with the default TEST_TAGS only; none
+# skips.
+SALE_TAGS ?=
 HTTP_PORT ?= 8069
 N ?= 10000
 SERVE ?=
@@ -21,8 +25,8 @@ UPDATE ?=
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-test:  ## sets up what it needs, then static checks + the Odoo suite, then crm's and mail's with the addon, on a throwaway PostgreSQL (TEST_TAGS=..., CORE_TAGS=...)
-	$(PYTHON) tools/test.py --test-tags=$(TEST_TAGS) $(if $(CORE_TAGS),--core-tags=$(CORE_TAGS))
+test:  ## sets up what it needs, then static checks + the Odoo suite, its Sales tests with sale_crm, then crm's and mail's with the addon, on a throwaway PostgreSQL (TEST_TAGS=..., SALE_TAGS=..., CORE_TAGS=...)
+	$(PYTHON) tools/test.py --test-tags=$(TEST_TAGS) $(if $(CORE_TAGS),--core-tags=$(CORE_TAGS)) $(if $(SALE_TAGS),--sale-tags=$(SALE_TAGS))
 
 lint:  ## static checks only
 	$(PYTHON) tools/test.py --static-only

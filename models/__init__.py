@@ -10,6 +10,7 @@ from . import mail_thread
 from . import workflow_log
 from . import workflow_log_line
 from . import opportunity_followup_message
+from . import opportunity_followup_work
 from . import opportunity_followup_runner
 from . import res_company
 from . import res_config_settings

@@ -109,7 +109,7 @@ class CrmLead(models.Model):
             & ~self._followup_won_domain()
             & ~self._followup_paused_domain(now)
             # Booked already (or any other activity planned): nothing to do.
-            & ~self._followup_open_activity_domain()
+            & ~self._followup_open_activity_domain(now)
         )
         return domain if True in value else ~domain
 
@@ -220,10 +220,108 @@ class CrmLead(models.Model):
     # ------------------------------------------------------------
 
     def write(self, vals):
+        before = self._followup_revival_watch(vals)
         result = super().write(vals)
         if vals.get("followup_paused_until"):
             self._followup_pause_open_activities()
+        if before:
+            self._followup_resolve_revived(before)
         return result
+
+    def _followup_revival_watch(self, vals):
+        """``{lead id: (won status, (stage sequence, stage id))}`` before
+        ``vals`` is written, of these deals with an open re-engagement, where
+        ``vals`` may win, lose or move them forward; empty otherwise."""
+        if not {"stage_id", "active", "probability", "won_status"} & vals.keys():
+            return {}
+        # Sudo: whoever moves the deal closes its reminder, readable or not.
+        open_ids = {
+            activity.res_id
+            for activity in self.env["mail.activity"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", self.ids),
+                    ("is_followup", "=", True),
+                ],
+                ["res_id"],
+            )
+        }
+        return {
+            lead.id: (lead.won_status, (lead.stage_id.sequence, lead.stage_id.id))
+            for lead in self
+            if lead.id in open_ids
+        }
+
+    def _followup_resolve_revived(self, before):
+        """Close the re-engagements of these deals that the write just won,
+        lost or moved to a later stage (see :meth:`_followup_resolve`)."""
+        for lead in self.browse(list(before)):
+            won_status, stage = before[lead.id]
+            if lead.won_status != won_status and lead.won_status == "won":
+                lead._followup_resolve("won", self.env._("the deal was won"))
+            elif lead.won_status != won_status and lead.won_status == "lost":
+                lead._followup_resolve("lost", self.env._("the deal was lost"))
+            elif (lead.stage_id.sequence, lead.stage_id.id) > stage:
+                lead._followup_resolve(
+                    "advanced",
+                    self.env._(
+                        "the deal moved forward to %(stage)s", stage=lead.stage_id.name
+                    ),
+                )
+
+    def _followup_resolve(self, result, what, when=None):
+        """The deal came back to life by other means than its re-engagement:
+        mark its open re-engagement done (Odoo's *Mark Done*, which the
+        chatter shows), its feedback saying what happened and when, and the
+        open escalation of it likewise; its log line records ``result`` (a
+        revival result: won, lost, advanced, worked). Where the company's
+        settings say so (Close Revived Re-engagements); nothing else of the
+        salesperson's is touched.
+
+        :param what: what happened, as the end of "Resolved: ... on <date>."
+        """
+        # Sudo: the customer's email (through the gateway, or the portal), a
+        # colleague's quotation close a reminder they may not read.
+        leads = self.sudo().filtered(
+            lambda lead: (lead.company_id or self.env.company).followup_auto_resolve
+        )
+        if not leads:
+            return
+        activities = (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", leads.ids),
+                    "|",
+                    ("is_followup", "=", True),
+                    ("is_followup_escalation", "=", True),
+                ]
+            )
+        )
+        if not activities:
+            return
+        when = when or fields.Datetime.now()
+        # The log is the runner's own record: no user writes its lines.
+        self.env["workflow.log.line"].sudo().search(
+            [
+                ("lead_id", "in", leads.ids),
+                ("activity_ref", "in", activities.filtered("is_followup").ids),
+                ("resolved_result", "=", False),
+            ]
+        ).write({"resolved_result": result, "resolved_date": when})
+        for lead_id, acts in activities.grouped("res_id").items():
+            lead = leads.browse(lead_id)
+            acts.action_feedback(
+                feedback=self.env._(
+                    "Resolved: %(what)s on %(date)s.",
+                    what=what,
+                    date=format_date(self.env, lead._followup_today(when)),
+                )
+            )
 
     def _followup_pause_open_activities(self):
         """A pause decides what becomes of what the re-engagement left open:
@@ -389,6 +487,36 @@ class CrmLead(models.Model):
     # The stale clock
     # ------------------------------------------------------------
 
+    @api.model
+    def _followup_work_sources(self):
+        """``{model: its Many2one field to crm.lead}``: the documents linked to
+        a deal whose work is work on the deal (see ``opportunity.followup.work``
+        for what counts): its meetings, and its quotations where ``sale_crm``
+        is installed. Models absent from the database are left out. A module
+        that links other documents to deals adds its own::
+
+            def _followup_work_sources(self):
+                return {**super()._followup_work_sources(),
+                        "helpdesk.ticket": "lead_id"}
+        """
+        sources = {"calendar.event": "opportunity_id"}
+        if "sale.order" in self.env and "opportunity_id" in self.env["sale.order"]:
+            sources["sale.order"] = "opportunity_id"
+        return sources
+
+    @api.model
+    def _followup_work_milestones(self, model, vals):
+        """What ``vals``, written on documents of the work source ``model``
+        (see :meth:`_followup_work_sources`), makes of them, if it revives
+        their deal: a quotation *sent* or *confirmed*. Its open re-engagement
+        then ends itself as *advanced* (see :meth:`_followup_resolve`).
+        Empty: nothing of the kind."""
+        if model == "sale.order" and vals.get("state") == "sent":
+            return self.env._("sent")
+        if model == "sale.order" and vals.get("state") == "sale":
+            return self.env._("confirmed")
+        return ""
+
     def _followup_today(self, now):
         """Today where this opportunity's company is (the current company's
         for an opportunity without one)."""
@@ -456,7 +584,7 @@ class CrmLead(models.Model):
                     & Domain("write_date", "<", cutoff)
                 )
                 if clock == CLOCK_WORK:
-                    part &= ~self._followup_worked_since(cutoff, cutoff_day)
+                    part &= ~self._followup_worked_since(cutoff, cutoff_day, now)
                 parts.append(part)
         return Domain(
             [("type", "=", "opportunity"), ("active", "=", True)]
@@ -494,18 +622,27 @@ class CrmLead(models.Model):
         return sorted(ids_by_days.items())
 
     @api.model
-    def _followup_open_activity_domain(self):
+    def _followup_open_activity_domain(self, now=None):
         """Opportunities with an open activity, whoever it is for (the
-        runner's rule: colleagues' activities the user may not read count)."""
+        runner's rule: colleagues' activities the user may not read count),
+        or a meeting still to come (a plan as well)."""
+        now = now or fields.Datetime.now()
 
         def to_sql(model, alias, query):
-            return SQL(
+            lead_id = SQL.identifier(alias, "id")
+            open_activity = SQL(
                 """EXISTS (
                     SELECT 1 FROM mail_activity open
                      WHERE open.res_model = 'crm.lead'
                        AND open.res_id = %s AND open.active IS TRUE
                 )""",
-                SQL.identifier(alias, "id"),
+                lead_id,
+            )
+            meeting = self.env["opportunity.followup.work"]._planned_meeting_sql(
+                lead_id, now
+            )
+            return (
+                SQL("(%s OR %s)", open_activity, meeting) if meeting else open_activity
             )
 
         return Domain.custom(to_sql=to_sql)
@@ -516,15 +653,18 @@ class CrmLead(models.Model):
         return Domain("stage_id.is_won", "=", True) | Domain("won_status", "=", "won")
 
     @api.model
-    def _followup_worked_since(self, cutoff, cutoff_day):
+    def _followup_worked_since(self, cutoff, cutoff_day, now):
         """Opportunities with a completed activity on or after ``cutoff_day``
-        or a message by a person or the customer after ``cutoff`` (UTC); an
-        auto-responder's answer is nobody's work."""
+        or a message by a person or the customer after ``cutoff`` (UTC), on
+        themselves or on a linked document (its work too: see
+        ``opportunity.followup.work``); an auto-responder's answer is
+        nobody's work."""
         odoobot = self.env.ref("base.partner_root").id
+        Work = self.env["opportunity.followup.work"]
 
         def to_sql(model, alias, query):
             lead_id = SQL.identifier(alias, "id")
-            return SQL(
+            own = SQL(
                 """(EXISTS (
                     SELECT 1 FROM mail_activity done
                      WHERE done.res_model = 'crm.lead' AND done.res_id = %(lead_id)s
@@ -543,6 +683,8 @@ class CrmLead(models.Model):
                 types=WORK_MESSAGE_TYPES,
                 odoobot=odoobot,
             )
+            linked = Work._worked_since_sql(lead_id, cutoff, cutoff_day, now)
+            return SQL("(%s OR %s)", own, linked) if linked else own
 
         return Domain.custom(to_sql=to_sql)
 
@@ -553,32 +695,59 @@ class CrmLead(models.Model):
         readable or not."""
         if not self:
             return {}
-        self.env.cr.execute(
-            SQL(
-                """SELECT DISTINCT ON (res_id) res_id, id, date FROM mail_message
-                    WHERE model = 'crm.lead' AND res_id IN %(ids)s
-                      AND message_type IN %(types)s
-                      AND author_id IS DISTINCT FROM %(odoobot)s
-                      AND followup_is_auto_reply IS NOT TRUE
-                 ORDER BY res_id, date DESC, id DESC""",
-                ids=tuple(self.ids),
-                types=WORK_MESSAGE_TYPES,
-                odoobot=self.env.ref("base.partner_root").id,
-            )
-        )
+        self.env.cr.execute(self._followup_last_work_messages_sql())
         return {
             res_id: (message_id, date)
-            for res_id, message_id, date in self.env.cr.fetchall()
+            for res_id, _model, message_id, date, _kind in self.env.cr.fetchall()
         }
 
-    def _followup_last_work_dates(self, clock, messages=None, done_days=None):
+    def _followup_last_work_messages_sql(self):
+        # Rows as opportunity.followup.work._last_work_sql's, to go with them.
+        return SQL(
+            """SELECT DISTINCT ON (res_id) res_id, 'crm.lead', id, date, 'own'
+                 FROM mail_message
+                WHERE model = 'crm.lead' AND res_id IN %(ids)s
+                  AND message_type IN %(types)s
+                  AND author_id IS DISTINCT FROM %(odoobot)s
+                  AND followup_is_auto_reply IS NOT TRUE
+             ORDER BY res_id, date DESC, id DESC""",
+            ids=tuple(self.ids),
+            types=WORK_MESSAGE_TYPES,
+            odoobot=self.env.ref("base.partner_root").id,
+        )
+
+    def _followup_last_traces(self, now):
+        """``(_followup_last_work_messages(), the latest work on their linked
+        documents)`` (see ``opportunity.followup.work._last_work``), in one
+        query."""
+        Work = self.env["opportunity.followup.work"]
+        linked = Work._last_work_sql(self, now)
+        if not self or not linked:
+            return self._followup_last_work_messages(), {}
+        self.env.cr.execute(
+            SQL("(%s) UNION ALL (%s)", self._followup_last_work_messages_sql(), linked)
+        )
+        rows = self.env.cr.fetchall()
+        messages = {
+            lead_id: (message_id, date)
+            for lead_id, _model, message_id, date, kind in rows
+            if kind == "own"
+        }
+        return messages, Work._read_last_work(row for row in rows if row[4] != "own")
+
+    def _followup_last_work_dates(
+        self, clock, messages=None, done_days=None, linked=None
+    ):
         """``{lead id: day of the last work on it}``, in its company's
-        timezone, in two queries for the whole recordset.
+        timezone, in two queries for the whole recordset and one per work
+        source (its linked documents: see ``_followup_work_sources``).
 
         :param messages: ``_followup_last_work_messages()``, if the caller has
             them already
         :param done_days: ``{lead id: day of its latest completed activity}``
             (none: no entry), if the caller has them already
+        :param linked: ``opportunity.followup.work._last_work()``, if the
+            caller has it already
         """
         last = {}
         for lead in self:
@@ -604,12 +773,30 @@ class CrmLead(models.Model):
             )
         for res_id, day in done_days.items():
             last[res_id] = max(last[res_id], day)
-        if messages is None:
+        if messages is None and linked is None:
+            messages, linked = self._followup_last_traces(fields.Datetime.now())
+        elif messages is None:
             messages = self._followup_last_work_messages()
         for lead in self.browse(list(messages)):
             day = lead._followup_today(messages[lead.id][1])
             last[lead.id] = max(last[lead.id], day)
+        if linked is None:
+            linked = self.env["opportunity.followup.work"]._last_work(
+                self, fields.Datetime.now()
+            )
+        for lead in self.browse(list(linked)):
+            last[lead.id] = max(last[lead.id], lead._followup_linked_day(linked))
         return last
+
+    def _followup_linked_day(self, linked):
+        """The day of the latest work on a linked document of this deal, in
+        its company's timezone (a completed activity's day as it is).
+
+        :param linked: ``opportunity.followup.work._last_work()``
+        """
+        self.ensure_one()
+        moment, kind, _document = linked[self.id]
+        return moment.date() if kind == "done" else self._followup_today(moment)
 
     def _followup_stage_templates(self):
         """``{lead id: its stage's own email to the customer}``, empty where
@@ -700,11 +887,11 @@ class CrmLead(models.Model):
         1. ``skipped_won``: won (a won stage, or marked won);
         2. ``skipped_paused``: paused until today or later, whatever is open
            on it;
-        3. ``skipped_pending``: an activity is open on it, anybody's: nothing
-           to book. ``escalated`` instead when it is its re-engagement,
-           ignored more than *Escalate after* working days past its deadline,
-           never escalated before, and someone may take the escalation (see
-           :meth:`_followup_escalations`);
+        3. ``skipped_pending``: an activity is open on it, anybody's, or a
+           meeting is still to come: nothing to book. ``escalated`` instead
+           when it is its re-engagement, ignored more than *Escalate after*
+           working days past its deadline, never escalated before, and
+           someone may take the escalation (see :meth:`_followup_escalations`);
         4. ``skipped_unassigned``: nobody may take its re-engagement (see
            :meth:`_followup_assignees`);
         5. ``deferred``: its assignee got the daily cap in this run already,
@@ -720,7 +907,9 @@ class CrmLead(models.Model):
         active = Domain("active", "=", True)
         won_ids = set(self.filtered_domain(active & self._followup_won_domain()).ids)
         paused = self.filtered_domain(active & self._followup_paused_domain(params.now))
-        pending_ids = self.env["mail.activity"]._followup_open_on(self)
+        pending_ids, meetings = self.env["opportunity.followup.work"]._plans(
+            self, params.now
+        )
         decisions = {}
         for lead in self:
             if lead.id in won_ids:
@@ -739,6 +928,15 @@ class CrmLead(models.Model):
             elif lead.id in pending_ids:
                 decisions[lead.id] = Decision(
                     "skipped_pending", self.env._("Already has an open activity.")
+                )
+            elif lead.id in meetings:
+                # A meeting to come is a plan, as an open activity is.
+                decisions[lead.id] = Decision(
+                    "skipped_pending",
+                    self.env._(
+                        "A meeting is planned on %(date)s.",
+                        date=format_date(self.env, meetings[lead.id].date()),
+                    ),
                 )
         pending = self.browse(
             lead_id

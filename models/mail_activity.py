@@ -124,19 +124,6 @@ class MailActivity(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _followup_open_on(self, leads):
-        """Ids of ``leads`` with an open activity, anybody's: colleagues'
-        activities the running user may not read count too (booking a second
-        one would double the work)."""
-        return {
-            res_id
-            for [res_id] in self.sudo()._read_group(
-                [("res_model", "=", leads._name), ("res_id", "in", leads.ids)],
-                ["res_id"],
-            )
-        }
-
-    @api.model
     def _followup_open_followups(self, leads):
         """The open re-engagements and escalations on ``leads``, readable or
         not (sudo: the escalation rule weighs colleagues' ones)."""

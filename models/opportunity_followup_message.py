@@ -39,8 +39,8 @@ class OpportunityFollowupMessage(models.AbstractModel):
             empty recordset where there is nobody)
         :return: ``{lead id: {"days", "summary", "note"}}``
         """
-        last_messages = leads._followup_last_work_messages()
-        history, last_work = self._read_history(leads, params, last_messages)
+        last_messages, linked = leads._followup_last_traces(params.now)
+        history, last_work = self._read_history(leads, params, last_messages, linked)
         # The latest message's author and kind say how it was last touched;
         # sudo: colleagues' messages count, readable by the runner or not.
         message_ids = [message_id for message_id, _date in last_messages.values()]
@@ -60,7 +60,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 env, lead.expected_revenue, lead.company_currency, lang_code=lang
             )
             values.update(
-                self._last_touch(values, day, messages.get(lead.id)),
+                self._last_touch(
+                    values, day, messages.get(lead.id), linked.get(lead.id), lang
+                ),
                 days=days,
                 date=date(lang, day),
                 tone=stage_tones.get((lead.team_id.id, lead.stage_id.id), "early"),
@@ -78,12 +80,30 @@ class OpportunityFollowupMessage(models.AbstractModel):
         return drafts
 
     @api.model
-    def _last_touch(self, values, day, message):
-        """How somebody last worked on it on ``day``: ``touch`` is ``email``,
-        ``note`` or ``message`` (by ``author``) for the message of that day,
-        ``done`` for the activity completed that day (``activity_type``, done
-        by ``done_by``), else ``update`` (an edit of the record)."""
+    def _last_touch(self, values, day, message, linked=None, lang=None):
+        """How somebody last worked on it on ``day``: ``document`` for the
+        linked document worked on that day after any message on the deal
+        (``document``: its description, a quotation's amount and state),
+        ``email``, ``note`` or ``message`` (by ``author``) for the message of
+        that day, ``done`` for the activity completed that day
+        (``activity_type``, done by ``done_by``), else ``update`` (an edit of
+        the record).
+
+        :param linked: ``(moment, kind, document)``, the latest work on a
+            linked document (see ``opportunity.followup.work._last_work``)
+        """
         lead, history = values["lead"], values["history"]
+        if (
+            linked
+            and lead._followup_linked_day({lead.id: linked}) == day
+            and not (message and message.date > linked[0])
+        ):
+            return {
+                "touch": "document",
+                "document": self.env["opportunity.followup.work"]._describe(
+                    linked[2], lang
+                ),
+            }
         if message and lead._followup_today(message.date) == day:
             # A note is what Log note writes: an internal subtype.
             touch = "note" if message.subtype_id.internal else "message"
@@ -221,7 +241,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
         return date, type_name
 
     @api.model
-    def _read_history(self, leads, params, messages=None):
+    def _read_history(self, leads, params, messages=None, linked=None):
         """``({lead id: its latest completed activities, the latest first, at
         most HISTORY_SIZE}, {lead id: day of the last work on it})``: Odoo keeps
         done activities forever, the notes show a few, the clock their day."""
@@ -257,5 +277,7 @@ class OpportunityFollowupMessage(models.AbstractModel):
         for activity in done:
             history[activity.res_id].append(activity)
         done_days = {lead_id: acts[0].date_done for lead_id, acts in history.items()}
-        last_work = leads._followup_last_work_dates(params.clock, messages, done_days)
+        last_work = leads._followup_last_work_dates(
+            params.clock, messages, done_days, linked
+        )
         return history, last_work

@@ -29,6 +29,17 @@ class ResCompany(models.Model):
         "hours'); the scheduled action checks every hour.",
     )
 
+    # On by default: a reminder to chase a deal that came back to life by
+    # other means is noise on the salesperson's list.
+    followup_auto_resolve = fields.Boolean(
+        string="Close Revived Re-engagements",
+        default=True,
+        help="An open re-engagement (and its escalation) is marked done by itself "
+        "when the deal comes back to life: the customer writes (on the deal or "
+        "its quotation), a quotation is sent or confirmed, the stage moves "
+        "forward, or the deal is won or lost.",
+    )
+
     _followup_run_hour_range = models.Constraint(
         "CHECK(followup_run_hour >= 0 AND followup_run_hour < 24)",
         "The daily re-engagement runs at a time of the day, from 00:00 to 23:59.",

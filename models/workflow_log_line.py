@@ -117,6 +117,13 @@ class WorkflowLogLine(models.Model):
         help="The result window is over: the result no longer changes.",
     )
     revival_checked = fields.Date(string="Result Checked On", readonly=True)
+    # Set when the re-engagement ended itself (see crm.lead._followup_resolve):
+    # what revived the deal, also where the refresh cannot see it (a quotation
+    # sent or answered, on another document).
+    resolved_result = fields.Selection(
+        REVIVAL_RESULTS, string="Resolved By", readonly=True
+    )
+    resolved_date = fields.Datetime(string="Resolved On", readonly=True)
 
     # The daily refresh reads the open results only: without this index it
     # scans every line the log ever kept.
@@ -232,7 +239,9 @@ class WorkflowLogLine(models.Model):
                                -- a line of a version before 19.0.1.2.0
                                ELSE (new_stage.sequence, new_stage.id)
                                     > (old_stage.sequence, old_stage.id)
-                           END)
+                           END),
+                       line.resolved_result, line.resolved_date,
+                       %(linked_message)s
                   FROM workflow_log_line line
                   JOIN workflow_log log ON log.id = line.log_id
                   LEFT JOIN crm_lead lead ON lead.id = line.lead_id
@@ -245,6 +254,13 @@ class WorkflowLogLine(models.Model):
                 types=REVIVAL_MESSAGE_TYPES,
                 stage_field=self.env["ir.model.fields"]._get("crm.lead", "stage_id").id,
                 ids=tuple(self.ids),
+                # A message by a person or the customer on a quotation (any
+                # document linked to the deal) is work on the deal too.
+                linked_message=self.env["opportunity.followup.work"]._first_message_sql(
+                    SQL("line.lead_id"),
+                    SQL("log.date_start"),
+                    SQL("log.date_start + %s", window),
+                ),
             )
         )
         today = now.date()
@@ -259,6 +275,9 @@ class WorkflowLogLine(models.Model):
             message_date,
             done_day,
             advance_date,
+            resolved_result,
+            resolved_date,
+            linked_message_date,
         ) in self.env.cr.fetchall():
             end = start + window
 
@@ -273,10 +292,23 @@ class WorkflowLogLine(models.Model):
                 "lost": closed if won_status == "lost" else None,
                 "advanced": advance_date,
                 "worked": min(
-                    filter(None, [message_date, done_date, within(write_date)]),
+                    filter(
+                        None,
+                        [
+                            message_date,
+                            linked_message_date,
+                            done_date,
+                            within(write_date),
+                        ],
+                    ),
                     default=None,
                 ),
             }
+            # What ended the re-engagement by itself, as it was recorded.
+            if resolved_result in events and within(resolved_date):
+                events[resolved_result] = min(
+                    filter(None, [events[resolved_result], resolved_date])
+                )
             result = next((key for key, when in events.items() if when), "ignored")
             first = min(filter(None, events.values()), default=None)
             days = (first - start).days if first and result in REVIVED else 0

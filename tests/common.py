@@ -310,7 +310,8 @@ class FollowupCase(TransactionCase):
         """The answer to ``parent``, fed to the mail gateway as the fetchmail
         cron does (as OdooBot).
 
-        :return: the message it posted on the opportunity
+        :return: the message it posted on the opportunity (on the record
+            of ``parent``)
         """
         when = when or fields.Datetime.now()
         raw = REPLY.format(
@@ -331,12 +332,13 @@ class FollowupCase(TransactionCase):
                 else "Yes, Tuesday works for us."
             ),
         )
-        lead_id = (
+        # The thread of ``parent``: the opportunity, or a linked document.
+        res_id = (
             self.env["mail.thread"]
             .with_user(self.odoobot)
-            .message_process("crm.lead", raw)
+            .message_process(parent.model, raw)
         )
-        self.assertEqual(lead_id, parent.res_id)
+        self.assertEqual(res_id, parent.res_id)
         return self.env["mail.message"].search(
             [("message_id", "=", f"<{tag}-{parent.id}@mail.globex.example>")]
         )

@@ -17,7 +17,8 @@
    run. The last line reads ``N passed, N failed``, both runs counted.
    Where Odoo is missing, a line says the suite was SKIPPED and why.
 
-Usage: python3 tools/test.py [--test-tags TAGS] [--core-tags TAGS] [--static-only]
+Usage: python3 tools/test.py [--test-tags TAGS] [--core-tags TAGS] [--sale-tags TAGS]
+                             [--static-only]
 """
 
 import argparse
@@ -53,6 +54,10 @@ CORE_SOURCES = {
     "test_crm": "crm/tests",
     "test_mail_activity": "mail/tests and test_mail/tests, activities",
 }
+# The addon's tests that need Sales: run again with sale_crm installed.
+SALE_TAG = "followup_sale"
+SALE_MODULES = "sale_crm"
+SKIPPED = re.compile(rf"odoo\.addons\.{MODULE}\.tests\.\w+: skipped (.+?) : (.*)")
 STARTED = re.compile(rf"odoo\.addons\.{CORE_MODULE}\.tests\.(\w+): Starting (\w+\.\w+)")
 LOG_LEVEL = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (ERROR|CRITICAL) ")
 
@@ -320,15 +325,15 @@ def browser_line():
     )
 
 
-def odoo_suite(test_tags, core_tags):
-    """Run the suite, then Odoo's own suites with the addon installed (when
+def odoo_suite(test_tags, core_tags, sale_tags):
+    """Run the suite, then its Sales tests with sale_crm installed (when
+    ``sale_tags``), then Odoo's own suites with the addon installed (when
     ``core_tags``); return (passed, failed, problems)."""
     print("== Odoo suite")
     print(browser_line())
     with pgcluster.throwaway_cluster() as cluster, pgcluster.addons_path() as addons:
         common = [
             *cluster.odoo_options(),
-            "--database=followup_test",
             # Filestore and sessions go with the throwaway cluster.
             f"--data-dir={os.path.join(cluster.root, 'odoo-data')}",
             "--http-interface=127.0.0.1",
@@ -341,8 +346,26 @@ def odoo_suite(test_tags, core_tags):
             "Odoo suite",
             "test",
             [f"--addons-path={addons}", f"--init={MODULE}", f"--test-tags={test_tags}"]
+            + ["--database=followup_test"]
             + common,
         )
+        if sale_tags:
+            # Its own database: the first run's stays without Sales for the
+            # core suites below.
+            print(f"== Odoo suite with Sales ({SALE_MODULES} installed)")
+            sale = run_odoo(
+                "Odoo suite with Sales",
+                "test_sale",
+                [
+                    f"--addons-path={addons}",
+                    f"--init={MODULE},{SALE_MODULES}",
+                    f"--test-tags={sale_tags}",
+                    "--database=followup_test_sale",
+                ]
+                + common,
+            )
+            passed, failed = passed + sale[0], failed + sale[1]
+            problems = problems or sale[2]
         if not core_tags:
             return passed, failed, problems
         # The same database, the addon installed: see tools/core_tests.
@@ -354,6 +377,7 @@ def odoo_suite(test_tags, core_tags):
                 f"--addons-path={addons},{CORE_TESTS}",
                 f"--init={CORE_MODULE}",
                 f"--test-tags={core_tags}",
+                "--database=followup_test",
             ]
             + common,
             # As Odoo's runbot runs them: a failed test gets one more try.
@@ -397,6 +421,9 @@ def run_odoo(title, log_name, args, env=None):
         started_tests.setdefault(match.group(1), set()).add(match.group(2))
     for line in bad_lines[:40]:
         print("   ", line[:300])
+    # A skipped test is said, with its reason: never a silent pass.
+    for match in filter(None, map(SKIPPED.search, lines)):
+        print(f"SKIP  {match.group(1)}: {match.group(2)[:200]}")
     # Odoo's own retry (ODOO_TEST_FAILURE_RETRIES): said, never hidden.
     for line in lines:
         if "Retrying a failed test" in line:
@@ -445,12 +472,24 @@ def main():
         f" the addon installed (/{CORE_MODULE}[:Class[.method]]); 'none' skips"
         f" them; by default /{CORE_MODULE} with the default --test-tags, else none",
     )
+    parser.add_argument(
+        "--sale-tags",
+        help=f"the test tags of the run with {SALE_MODULES} installed"
+        f" ({SALE_TAG}/{MODULE}[:Class[.method]]); 'none' skips it; by default"
+        f" {SALE_TAG}/{MODULE} with the default --test-tags, else none",
+    )
     parser.add_argument("--static-only", action="store_true")
     args = parser.parse_args()
     if args.core_tags is None:
         args.core_tags = f"/{CORE_MODULE}" if args.test_tags == "/" + MODULE else ""
     elif args.core_tags == "none":
         args.core_tags = ""
+    if args.sale_tags is None:
+        args.sale_tags = (
+            f"{SALE_TAG}/{MODULE}" if args.test_tags == "/" + MODULE else ""
+        )
+    elif args.sale_tags == "none":
+        args.sale_tags = ""
 
     try:
         missing_reason = bootstrap.prepare(harness=True, setup=not args.static_only)
@@ -463,7 +502,9 @@ def main():
         print(f"Odoo suite: SKIPPED ({reason})")
         print(f"static: {static_passed} passed, {static_failed} failed")
         return 1 if static_failed else 0
-    passed, failed, problems = odoo_suite(args.test_tags, args.core_tags)
+    passed, failed, problems = odoo_suite(
+        args.test_tags, args.core_tags, args.sale_tags
+    )
     print(f"static: {static_passed} passed, {static_failed} failed")
     print(f"{passed} passed, {failed} failed")
     return 1 if problems or static_failed else 0
