@@ -11,11 +11,12 @@ from .followup_const import error_text
 _logger = logging.getLogger(__name__)
 
 # The kinds of activity the follow-up books, each at most once open per record.
-FOLLOWUP_FLAGS = ("is_followup", "is_followup_escalation")
+FOLLOWUP_FLAGS = ("is_followup", "is_followup_escalation", "is_followup_decision")
 # Their unique indexes (below), as PostgreSQL names them.
 UNIQUE_INDEXES = (
     "mail_activity_followup_open_unique",
     "mail_activity_followup_escalation_open_unique",
+    "mail_activity_followup_decision_open_unique",
 )
 
 # Set while a run inserts a batch of activities that a concurrent run may have
@@ -64,6 +65,14 @@ class MailActivity(models.Model):
         help="Scheduled for the team leader when a re-engagement "
         "was left undone past its deadline.",
     )
+    is_followup_decision = fields.Boolean(
+        string="Re-engagement Decision",
+        readonly=True,
+        copy=False,
+        help="Scheduled for the team leader when an opportunity was re-engaged "
+        "in vain as many times as the settings allow: revive it, pause it or "
+        "mark it lost.",
+    )
     followup_escalated = fields.Boolean(
         string="Re-engagement Escalated",
         readonly=True,
@@ -98,6 +107,12 @@ class MailActivity(models.Model):
         "This opportunity already has an open re-engagement escalation.",
     )
 
+    # And for decisions: one open Decide per opportunity.
+    _followup_decision_open_unique = models.UniqueIndex(
+        "(res_model, res_id) WHERE is_followup_decision IS TRUE AND active IS TRUE",
+        "This opportunity already has an open re-engagement decision.",
+    )
+
     @api.depends("activity_type_id.mail_template_ids", "is_followup")
     def _compute_mail_template_ids(self):
         followups = self.filtered(
@@ -122,19 +137,6 @@ class MailActivity(models.Model):
     # ------------------------------------------------------------
     # What is open on opportunities, and booking
     # ------------------------------------------------------------
-
-    @api.model
-    def _followup_open_on(self, leads):
-        """Ids of ``leads`` with an open activity, anybody's: colleagues'
-        activities the running user may not read count too (booking a second
-        one would double the work)."""
-        return {
-            res_id
-            for [res_id] in self.sudo()._read_group(
-                [("res_model", "=", leads._name), ("res_id", "in", leads.ids)],
-                ["res_id"],
-            )
-        }
 
     @api.model
     def _followup_open_followups(self, leads):
@@ -209,6 +211,8 @@ class MailActivity(models.Model):
                         outcome="skipped_pending",
                         reason=self.env._("Escalated meanwhile by a concurrent run.")
                         if vals.get("is_followup_escalation")
+                        else self.env._("Decision asked meanwhile by a concurrent run.")
+                        if vals.get("is_followup_decision")
                         else self.env._("Scheduled meanwhile by a concurrent run."),
                         note=False,
                         assignee_id=False,
