@@ -173,9 +173,12 @@ class OpportunityFollowupMessage(models.AbstractModel):
         history, last_work = self._read_history(leads, params)
         date, type_name = self._memos()
         # Done re-engagements are archived; sudo: the leader reads what their
-        # salespeople were given, readable by the runner or not.
-        lines = self.env["workflow.log.line"].union(
-            *(decisions[lead.id].history for lead in leads)
+        # salespeople were given (the lines and activities of the runs),
+        # readable by the one running it or not.
+        lines = (
+            self.env["workflow.log.line"]
+            .sudo()
+            .union(*(decisions[lead.id].history for lead in leads))
         )
         activities = {
             activity.id: activity
