@@ -788,7 +788,7 @@ class CrmLead(models.Model):
                     "grouped",
                     self.env._(
                         "One call per customer: %(customer)s's re-engagement is on "
-                        "“%(deal)s”, worth more, which lists this one.",
+                        "its biggest deal, “%(deal)s”, which lists this one.",
                         customer=lead.partner_id.commercial_partner_id.name,
                         deal=booked.name,
                     ),
