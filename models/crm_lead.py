@@ -837,12 +837,17 @@ class CrmLead(models.Model):
         :param exclude: opportunities to leave out (a query of ids: those a
             resumed run considered already)
         """
-        domain = self._followup_stale_domain(
-            params.stale_days,
-            params.clock,
-            params.now,
-            dict(params.stage_days),
-            dict(params.team_days),
+        domain = (
+            # The leader's *Revive*: the deal they chose, stale or not.
+            Domain([("type", "=", "opportunity"), ("active", "=", True)])
+            if params.revive
+            else self._followup_stale_domain(
+                params.stale_days,
+                params.clock,
+                params.now,
+                dict(params.stage_days),
+                dict(params.team_days),
+            )
         )
         if params.teams_off:
             domain &= Domain("team_id", "not in", params.teams_off)
@@ -856,7 +861,10 @@ class CrmLead(models.Model):
             domain &= Domain("company_id", "in", params.company_ids)
         if exclude is not None:
             domain &= Domain("id", "not in", exclude)
-        stale = self.search(domain, order="prorated_revenue desc, write_date, id")
+        # Their customers, read with them: the chunks keep each one's together.
+        stale = self.search_fetch(
+            domain, ["partner_id"], order="prorated_revenue desc, write_date, id"
+        )
         if not params.daily_cap:
             return stale
         # The runs' own record of what they deferred.
@@ -888,15 +896,26 @@ class CrmLead(models.Model):
         2. ``skipped_paused``: paused until today or later, whatever is open
            on it;
         3. ``skipped_pending``: an activity is open on it, anybody's, or a
-           meeting is still to come: nothing to book. ``escalated`` instead
-           when it is its re-engagement, ignored more than *Escalate after*
-           working days past its deadline, never escalated before, and
-           someone may take the escalation (see :meth:`_followup_escalations`);
-        4. ``skipped_unassigned``: nobody may take its re-engagement (see
+           meeting is still to come: nothing to book (an open Decide too, but
+           in the leader's *Revive*).
+           ``escalated`` instead when it is its re-engagement,
+           ignored more than *Escalate after* working days past its deadline,
+           never escalated before, and someone may take the escalation (see
+           :meth:`_followup_escalations`);
+        4. ``decide``: re-engaged *Re-engagements before a decision* times in
+           a row (its team's number, else the settings') with no revival
+           since, and someone other than its salesperson may decide: its team
+           leader, else the default re-engagement user, gets a Decide
+           activity instead (see :meth:`_followup_decisions`); never in the
+           leader's *Revive*;
+        5. ``skipped_unassigned``: nobody may take its re-engagement (see
            :meth:`_followup_assignees`);
-        5. ``deferred``: its assignee got the daily cap in this run already,
+        6. ``grouped``: one call per customer: another deal of its customer
+           in this run, worth more, gets the re-engagement, and one
+           salesperson owns them all (see :meth:`_followup_groups`);
+        7. ``deferred``: its assignee got the daily cap in this run already,
            and no manager chose it by hand;
-        6. ``scheduled`` (``preview`` in a dry run).
+        8. ``scheduled`` (``preview`` in a dry run).
 
         :param state: what the run learnt so far (:class:`RunState`): the
             re-engagements booked per assignee, the calendars read
@@ -907,7 +926,8 @@ class CrmLead(models.Model):
         active = Domain("active", "=", True)
         won_ids = set(self.filtered_domain(active & self._followup_won_domain()).ids)
         paused = self.filtered_domain(active & self._followup_paused_domain(params.now))
-        pending_ids, meetings = self.env["opportunity.followup.work"]._plans(
+        pending_ids, streaks = self._followup_open_and_streaks(params.revive)
+        _open, meetings = self.env["opportunity.followup.work"]._plans(
             self, params.now
         )
         decisions = {}
@@ -945,14 +965,37 @@ class CrmLead(models.Model):
         )
         if pending and params.escalate_after_days and not params.dry_run:
             decisions.update(pending._followup_escalations(params, state))
+        if not params.revive:
+            decisions.update(
+                self.filtered(
+                    lambda lead: lead.id not in decisions
+                )._followup_decisions(params, streaks)
+            )
         to_book = self.filtered(lambda lead: lead.id not in decisions)
         chosen = dict(params.assignees)
         assignees = to_book._followup_assignees(
             self.env["res.users"].browse(params.default_user_id), chosen
         )
+        groups = to_book._followup_groups(assignees)
+        booked_with = {
+            lead_id: booked for booked in groups for lead_id in groups[booked].ids
+        }
         for lead in to_book:
             assignee = assignees[lead.id]
-            if not assignee:
+            if lead.id in booked_with:
+                booked = self.browse(booked_with[lead.id])
+                decisions[lead.id] = Decision(
+                    "grouped",
+                    self.env._(
+                        "One call per customer: %(customer)s's re-engagement is on "
+                        "its biggest deal, “%(deal)s”, which lists this one.",
+                        customer=lead.partner_id.commercial_partner_id.name,
+                        deal=booked.name,
+                    ),
+                    assignee=assignee,
+                    grouped=booked,
+                )
+            elif not assignee:
                 decisions[lead.id] = Decision(
                     "skipped_unassigned",
                     self.env._(
@@ -979,11 +1022,14 @@ class CrmLead(models.Model):
                         cap=params.daily_cap,
                     ),
                     assignee=assignee,
+                    grouped=groups.get(lead.id),
                 )
             else:
                 state.booked[assignee.id] += 1
                 decisions[lead.id] = Decision(
-                    "preview" if params.dry_run else "scheduled", assignee=assignee
+                    "preview" if params.dry_run else "scheduled",
+                    assignee=assignee,
+                    grouped=groups.get(lead.id),
                 )
         return {lead.id: decisions[lead.id] for lead in self}
 
@@ -1107,12 +1153,19 @@ class CrmLead(models.Model):
         return state.calendar(assignee, today, today, days).deadline(today, days)
 
     def _followup_activity_values(
-        self, activity_type_id, deadline, draft, user, escalation=False
+        self, activity_type_id, deadline, draft, user, escalation=False, decision=False
     ):
         """The values of the activity a run books on this opportunity (as
         ``mail.activity.mixin.activity_schedule`` builds them): its summary and
-        note from ``draft``, for ``user``; a re-engagement, or the escalation
-        of one."""
+        note from ``draft``, for ``user``; a re-engagement, the escalation of
+        one, or the decision asked after too many."""
+        flag = (
+            "is_followup_escalation"
+            if escalation
+            else "is_followup_decision"
+            if decision
+            else "is_followup"
+        )
         self.ensure_one()
         return {
             "res_model_id": self.env["ir.model"]._get_id(self._name),
@@ -1123,7 +1176,7 @@ class CrmLead(models.Model):
             "note": draft["note"],
             "user_id": user.id,
             "automated": True,
-            "is_followup_escalation" if escalation else "is_followup": True,
+            flag: True,
         }
 
     def _followup_assignees(self, default_user, chosen=None):

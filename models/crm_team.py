@@ -37,6 +37,12 @@ class CrmTeam(models.Model):
         help="The activity booked for this team's opportunities. Empty: the "
         "company's setting.",
     )
+    followup_decide_after = fields.Integer(
+        string="Re-engagements Before a Decision",
+        help="Re-engagements in a row with no revival (no customer answer, no "
+        "stage forward) before the team leader gets a Decide activity instead of "
+        "a further one. Empty: the company's setting.",
+    )
     # Team leaders may not write crm.team (sales_team grants it to sales
     # managers): they change these settings through a wizard instead.
     followup_can_tune = fields.Boolean(
@@ -50,6 +56,10 @@ class CrmTeam(models.Model):
         f"CHECK(followup_stale_days IS NULL OR followup_stale_days = 0 OR "
         f"followup_stale_days BETWEEN {STALE_DAYS_MIN} AND {STALE_DAYS_MAX})",
         STALE_DAYS_RANGE_MESSAGE,
+    )
+    _followup_decide_after_positive = models.Constraint(
+        "CHECK(followup_decide_after IS NULL OR followup_decide_after >= 0)",
+        "The re-engagements before a decision cannot be negative.",
     )
 
     @api.depends("user_id")
@@ -116,14 +126,30 @@ class CrmTeam(models.Model):
         }
 
     @api.model
-    def _followup_activity_types(self):
-        """``{team id: activity type id}`` of the teams with their own."""
-        return {
-            team.id: team.followup_activity_type_id.id
-            for team in self.with_context(active_test=False).search(
-                [("followup_activity_type_id", "!=", False)]
-            )
-        }
+    def _followup_team_rules(self):
+        """``({team id: activity type id}, {team id: count})``: the teams
+        with their own activity, and those with their own number of
+        re-engagements before a decision, in one read."""
+        teams = self.with_context(active_test=False).search_fetch(
+            [
+                "|",
+                ("followup_activity_type_id", "!=", False),
+                ("followup_decide_after", ">", 0),
+            ],
+            ["followup_activity_type_id", "followup_decide_after"],
+        )
+        return (
+            {
+                team.id: team.followup_activity_type_id.id
+                for team in teams
+                if team.followup_activity_type_id
+            },
+            {
+                team.id: team.followup_decide_after
+                for team in teams
+                if team.followup_decide_after > 0
+            },
+        )
 
     @api.model
     def _followup_teams_off(self):

@@ -31,6 +31,9 @@ PER_DEAL_MODELS = (
     "res.partner",
     "workflow.log.line",
 )
+# The team leader's activity for a deal re-engaged in vain: revive, pause or
+# mark it lost.
+DECIDE_ACTIVITY_TYPE = "crm_opportunity_followup.mail_activity_type_decide"
 STALE_DAYS_MIN, STALE_DAYS_MAX = 1, 3650
 # How long a deferral by the daily cap puts an opportunity first in the queue.
 DEFERRED_PRIORITY_DAYS = 30
@@ -62,6 +65,9 @@ INT_SETTINGS = {
     # Days after a re-engagement during which what happens to the opportunity
     # counts as its result.
     "followup_revival_window_days": ("revival_window_days", 30, 1),
+    # Re-engagements in a row without a revival before the team leader is
+    # asked to decide instead of a further one; 0: no limit.
+    "followup_decide_after": ("decide_after", 2, 0),
 }
 
 # What counts as an update for the stale clock.
@@ -91,6 +97,15 @@ REVIVAL_RESULTS = [
 ]
 # The results that count as a revival.
 REVIVED = ("won", "advanced", "worked")
+# The results that reset the touch budget (see crm.lead._followup_streaks):
+# "worked" may be our own notes only; the customer's word is read apart.
+CUSTOMER_REVIVED = ("won", "advanced")
+# What a team leader decided about a deal re-engaged in vain.
+DECISIONS = [
+    ("revive", "Revived"),
+    ("pause", "Paused"),
+    ("lost", "Marked Lost"),
+]
 
 # What a run does with an opportunity, each declared once, in the order
 # crm.lead._followup_decide tries them: outcome -> (label, its count in run()'s
@@ -110,12 +125,14 @@ OUTCOMES = {
         False,
     ),
     "escalated": ("Escalated", "escalated", "escalated_count", True),
+    "decide": ("Decision Asked", "decide", "decide_count", True),
     "skipped_unassigned": (
         "Skipped: No Assignee",
         "skipped_unassigned",
         "skipped_unassigned_count",
         False,
     ),
+    "grouped": ("Grouped: Same Customer", "grouped", "grouped_count", False),
     "deferred": ("Deferred: Daily Cap", "deferred", "deferred_count", False),
     "scheduled": ("Scheduled", "scheduled", "scheduled_count", True),
     "preview": ("Would Be Scheduled", "scheduled", "scheduled_count", False),

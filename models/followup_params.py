@@ -31,6 +31,7 @@ SETTINGS_KEYS = (
     "working_days",
     "daily_cap",
     "escalate_after_days",
+    "decide_after",
 )
 
 
@@ -70,6 +71,14 @@ class RunParams:
     # Working days past its deadline before an open re-engagement is
     # escalated to the team leader; 0 (and runs started before 19.0.1.2.0): off.
     escalate_after_days: int = 0
+    # Re-engagements in a row without a revival before the team leader is
+    # asked to decide; 0 (and runs started before 19.0.1.4.0): no limit.
+    decide_after: int = 0
+    # ((team id, count), ...) of teams with their own number.
+    team_decide_after: tuple[tuple[int, int], ...] = ()
+    # The team leader's *Revive* from a Decide activity: these deals, stale
+    # or not, past their open Decide and their touch budget.
+    revive: bool = False
     # ((stage id, days), ...) of stages with their own threshold; empty when
     # the run was given an explicit stale_days.
     stage_days: tuple[tuple[int, int], ...] = ()
@@ -147,9 +156,9 @@ class RunParams:
             values["team_days"] = tuple(
                 sorted(env["crm.team"]._followup_days().items())
             )
-        values["team_activity_types"] = tuple(
-            sorted(env["crm.team"]._followup_activity_types().items())
-        )
+        activity_types, decide_after = env["crm.team"]._followup_team_rules()
+        values["team_activity_types"] = tuple(sorted(activity_types.items()))
+        values["team_decide_after"] = tuple(sorted(decide_after.items()))
         if trigger == "cron":
             values["teams_off"] = tuple(env["crm.team"]._followup_teams_off())
         # Escalating to the leader is the daily job's, and a sales manager's
@@ -243,7 +252,13 @@ class RunParams:
         for key in ("lead_ids", "company_ids", "warnings"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
-        for key in ("stage_days", "team_days", "team_activity_types", "assignees"):
+        for key in (
+            "stage_days",
+            "team_days",
+            "team_activity_types",
+            "team_decide_after",
+            "assignees",
+        ):
             values[key] = tuple(map(tuple, values.get(key, ())))
         values["teams_off"] = tuple(values.get("teams_off", ()))
         return cls(**values)
@@ -286,3 +301,23 @@ class Decision:
     warning: str | None = None
     # The ignored re-engagement an escalation is about (mail.activity).
     followup: object = None
+    # ``decide``: the log lines of the re-engagements in vain, the oldest
+    # first (workflow.log.line).
+    history: object = None
+    # One call per customer: on the deal booked, the customer's other quiet
+    # deals (crm.lead); on those, the deal booked.
+    grouped: object = None
+
+    def line_values(self, lead):
+        """The values of ``lead``'s log line for this decision; the steps
+        after the decision complete them."""
+        return {
+            "lead_id": lead.id,
+            # Each line belongs to its opportunity's company.
+            "company_id": lead.company_id.id,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "warning": self.warning or False,
+            # The deal booked instead (the others of a group are not lines').
+            "grouped_lead_id": self.grouped.id if self.outcome == "grouped" else False,
+        }

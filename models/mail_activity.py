@@ -11,11 +11,12 @@ from .followup_const import error_text
 _logger = logging.getLogger(__name__)
 
 # The kinds of activity the follow-up books, each at most once open per record.
-FOLLOWUP_FLAGS = ("is_followup", "is_followup_escalation")
+FOLLOWUP_FLAGS = ("is_followup", "is_followup_escalation", "is_followup_decision")
 # Their unique indexes (below), as PostgreSQL names them.
 UNIQUE_INDEXES = (
     "mail_activity_followup_open_unique",
     "mail_activity_followup_escalation_open_unique",
+    "mail_activity_followup_decision_open_unique",
 )
 
 # Set while a run inserts a batch of activities that a concurrent run may have
@@ -64,6 +65,14 @@ class MailActivity(models.Model):
         help="Scheduled for the team leader when a re-engagement "
         "was left undone past its deadline.",
     )
+    is_followup_decision = fields.Boolean(
+        string="Re-engagement Decision",
+        readonly=True,
+        copy=False,
+        help="Scheduled for the team leader when an opportunity was re-engaged "
+        "in vain as many times as the settings allow: revive it, pause it or "
+        "mark it lost.",
+    )
     followup_escalated = fields.Boolean(
         string="Re-engagement Escalated",
         readonly=True,
@@ -96,6 +105,12 @@ class MailActivity(models.Model):
     _followup_escalation_open_unique = models.UniqueIndex(
         "(res_model, res_id) WHERE is_followup_escalation IS TRUE AND active IS TRUE",
         "This opportunity already has an open re-engagement escalation.",
+    )
+
+    # And for decisions: one open Decide per opportunity.
+    _followup_decision_open_unique = models.UniqueIndex(
+        "(res_model, res_id) WHERE is_followup_decision IS TRUE AND active IS TRUE",
+        "This opportunity already has an open re-engagement decision.",
     )
 
     @api.depends("activity_type_id.mail_template_ids", "is_followup")
@@ -196,6 +211,8 @@ class MailActivity(models.Model):
                         outcome="skipped_pending",
                         reason=self.env._("Escalated meanwhile by a concurrent run.")
                         if vals.get("is_followup_escalation")
+                        else self.env._("Decision asked meanwhile by a concurrent run.")
+                        if vals.get("is_followup_decision")
                         else self.env._("Scheduled meanwhile by a concurrent run."),
                         note=False,
                         assignee_id=False,

@@ -30,15 +30,19 @@ class OpportunityFollowupMessage(models.AbstractModel):
     _description = "Re-engagement Brief"
 
     @api.model
-    def _draft(self, leads, params, assignees):
+    def _draft(self, leads, params, assignees, grouped=None):
         """A brief per opportunity, in its assignee's language
         (``followup_brief``): how long nobody worked on it and how it was last
-        touched, its stage and aim, value, completed activities, contact.
+        touched, its stage and aim, value, completed activities, contact, and
+        the customer's other quiet deals it stands for.
 
         :param assignees: ``{lead id: who gets it}``, as the run decided (an
             empty recordset where there is nobody)
+        :param grouped: ``{lead id: the customer's other quiet deals}`` (one
+            call per customer), where there are
         :return: ``{lead id: {"days", "summary", "note"}}``
         """
+        grouped = grouped or {}
         last_messages, linked = leads._followup_last_traces(params.now)
         history, last_work = self._read_history(leads, params, last_messages, linked)
         # The latest message's author and kind say how it was last touched;
@@ -70,6 +74,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 probability=round(lead.probability),
                 closing=lead.date_deadline and date(lang, lead.date_deadline),
                 contact=self._contact(lead),
+                also_quiet=", ".join(
+                    f"“{other.name}”" for other in grouped.get(lead.id) or ()
+                ),
             )
             summary = env._(
                 "Re-engage: %(name)s (stale %(days)s days)", name=lead.name, days=days
@@ -175,6 +182,86 @@ class OpportunityFollowupMessage(models.AbstractModel):
             }
             notes[lang][lead.id] = values
         self._render_notes("followup_escalation_note", notes, drafts)
+        return drafts
+
+    @api.model
+    def _draft_decision(self, leads, decisions, params):
+        """The note of the Decide activity, in the language of whom decides
+        (``followup_decision_note``): the re-engagements tried in vain, when,
+        of which type, for whom, what became of each and its feedback.
+
+        :param decisions: ``{lead id: Decision}`` (``decide``: its assignee,
+            its history of log lines)
+        :return: ``{lead id: {"days", "summary", "note", "reason"}}``
+        """
+        history, last_work = self._read_history(leads, params)
+        date, type_name = self._memos()
+        # Done re-engagements are archived; sudo: the leader reads what their
+        # salespeople were given (the lines and activities of the runs),
+        # readable by the one running it or not.
+        lines = (
+            self.env["workflow.log.line"]
+            .sudo()
+            .union(*(decisions[lead.id].history for lead in leads))
+        )
+        activities = {
+            activity.id: activity
+            for activity in self.env["mail.activity"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_fetch(
+                [("id", "in", [ref for ref in lines.mapped("activity_ref") if ref])],
+                ["date_done", "feedback", "active"],
+            )
+        }
+        drafts, notes = {}, defaultdict(dict)
+        for lead in leads:
+            decision = decisions[lead.id]
+            lang = decision.assignee.lang or self.env.lang or "en_US"
+            values = self._values(lead, lang, history.get(lead.id), date, type_name)
+            env = values["lead"].env
+            tried = []
+            for line in decision.history:
+                activity = activities.get(line.activity_ref)
+                done = activity and not activity.active and activity.date_done
+                tried.append(
+                    {
+                        "date": date(lang, lead._followup_today(line.date)),
+                        "type": type_name(lang, line.activity_type_id.id),
+                        "user": line.assignee_id.name or env._("nobody"),
+                        "done": done and date(lang, done),
+                        "feedback": done
+                        and activity.feedback
+                        and shorten(
+                            activity.feedback.strip(), FEEDBACK_SIZE, placeholder="…"
+                        ),
+                    }
+                )
+            since = tried[0]["date"]
+            days = (lead._followup_today(params.now) - last_work[lead.id]).days
+            values.update(tried=tried, count=len(tried), since=since, days=days)
+            drafts[lead.id] = {
+                "days": days,
+                "summary": env._(
+                    "Decide: %(name)s (re-engaged %(count)s times, no answer since "
+                    "%(date)s)",
+                    name=lead.name,
+                    count=len(tried),
+                    date=since,
+                ),
+                # In the language of the log's readers, not the leader's.
+                "reason": self.env._(
+                    "Re-engaged %(count)s times with no answer since %(date)s: "
+                    "%(user)s is asked to decide.",
+                    count=len(tried),
+                    date=format_date(
+                        self.env, lead._followup_today(decision.history[0].date)
+                    ),
+                    user=decision.assignee.name,
+                ),
+            }
+            notes[lang][lead.id] = values
+        self._render_notes("followup_decision_note", notes, drafts)
         return drafts
 
     @api.model

@@ -7,7 +7,6 @@ import psycopg2.errors
 
 from odoo import api, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import split_every
 
 from .followup_const import (
     ESCALATION_ACTIVITY_TYPE,
@@ -35,7 +34,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
     may run it, then works chunk by chunk through the workflow document's
     steps, in this order: :meth:`_detect_stale`, :meth:`_filter_eligible`
     (``crm.lead._followup_decide``: one decision per deal),
-    :meth:`_escalate_overdue`, :meth:`_draft_message`,
+    :meth:`_escalate_overdue` (and ``crm.lead._followup_ask_decisions``),
+    :meth:`_draft_message`,
     :meth:`_schedule_activity`, :meth:`_log_execution`. The rules live on the
     models they are about: what "stale" means and what a run does with a deal
     on ``crm.lead``, booking under the unique indexes on ``mail.activity``,
@@ -108,13 +108,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         stale = self._detect_stale(params)
         decisions = self._filter_eligible(stale, params, RunState())
         drafted = stale.filtered(lambda lead: decisions[lead.id].outcome in DRAFTED)
-        drafts = (
-            self._draft_message(
-                drafted, params, {i: decisions[i].assignee for i in drafted.ids}
-            )
-            if drafted
-            else {}
-        )
+        drafts = self._draft_message(drafted, params, decisions) if drafted else {}
         return {"stale": stale, "decisions": decisions, "drafts": drafts}
 
     @api.model
@@ -266,7 +260,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
         state = RunState()
         state.booked.update(log._booked_counts())
         remaining = len(stale)
-        for lead_ids in split_every(self._chunk_size, stale.ids):
+        # A customer's deals in one chunk: one call per customer (crm.lead).
+        for lead_ids in stale._followup_chunks(self._chunk_size):
             self._process_chunk(log, params, lead_ids, state)
             remaining -= len(lead_ids)
             budget = self._commit_progress(len(lead_ids), remaining=remaining)
@@ -283,17 +278,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
         with self.env.cr.savepoint():
             leads = self.env["crm.lead"].browse(lead_ids)
             decisions = self._filter_eligible(leads, params, state)
-            lines = {
-                lead.id: {
-                    "lead_id": lead.id,
-                    # Each line belongs to its opportunity's company.
-                    "company_id": lead.company_id.id,
-                    "outcome": decisions[lead.id].outcome,
-                    "reason": decisions[lead.id].reason,
-                    "warning": decisions[lead.id].warning or False,
-                }
-                for lead in leads
-            }
+            lines = {lead.id: decisions[lead.id].line_values(lead) for lead in leads}
 
             def having(*outcomes):
                 return leads.filtered(
@@ -302,12 +287,10 @@ class OpportunityFollowupRunner(models.AbstractModel):
 
             if escalating := having("escalated"):
                 self._escalate_overdue(escalating, decisions, lines, params)
+            if deciding := having("decide"):
+                deciding._followup_ask_decisions(decisions, lines, params)
             if drafted := having(*DRAFTED):
-                drafts = self._draft_message(
-                    drafted,
-                    params,
-                    {lead.id: decisions[lead.id].assignee for lead in drafted},
-                )
+                drafts = self._draft_message(drafted, params, decisions)
                 self._schedule_activity(
                     drafted, decisions, drafts, lines, params, state
                 )
@@ -352,7 +335,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
     def _filter_eligible(self, leads, params, state):
         """Step 2: what the run does with each stale opportunity (see
         ``crm.lead._followup_decide``: won, paused, an open activity or its
-        escalation, nobody to take it, the daily cap, else scheduled).
+        escalation, re-engaged in vain (a decision), nobody to take it, grouped
+        with the customer's biggest deal, the daily cap, else scheduled).
 
         :return: ``{lead id: Decision}``
         """
@@ -408,14 +392,20 @@ class OpportunityFollowupRunner(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _draft_message(self, leads, params, assignees):
+    def _draft_message(self, leads, params, decisions):
         """Step 3: a personal message per opportunity, in its assignee's
-        language (see ``opportunity.followup.message``).
+        language, listing the customer's other quiet deals grouped with it
+        (see ``opportunity.followup.message``).
 
-        :param assignees: ``{lead id: who gets it}`` (the decision's)
+        :param decisions: ``{lead id: Decision}``: who gets it, what it groups
         :return: ``{lead id: {"days", "summary", "note"}}``
         """
-        return self.env["opportunity.followup.message"]._draft(leads, params, assignees)
+        return self.env["opportunity.followup.message"]._draft(
+            leads,
+            params,
+            {lead_id: decisions[lead_id].assignee for lead_id in leads.ids},
+            {lead_id: decisions[lead_id].grouped for lead_id in leads.ids},
+        )
 
     # ------------------------------------------------------------
     # Step 4: schedule

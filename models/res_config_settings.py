@@ -102,6 +102,14 @@ class ResConfigSettings(models.TransientModel):
         "escalation activity for the team leader (else the default re-engagement "
         "user). 0: never.",
     )
+    followup_decide_after = fields.Integer(
+        string="Re-engagements Before a Decision",
+        default=INT_SETTINGS["followup_decide_after"][1],
+        help="A deal re-engaged this many times in a row with no revival (no "
+        "customer answer, no stage forward) gets no further re-engagement: its "
+        "team leader (else the default re-engagement user) gets one Decide "
+        "activity instead. 0: no limit.",
+    )
     followup_revival_window_days = fields.Integer(
         string="Result Window (Days)",
         default=INT_SETTINGS["followup_revival_window_days"][1],
@@ -141,6 +149,10 @@ class ResConfigSettings(models.TransientModel):
     _followup_daily_cap_positive = models.Constraint(
         "CHECK(followup_daily_cap >= 0)",
         "The daily cap cannot be negative.",
+    )
+    _followup_decide_after_positive = models.Constraint(
+        "CHECK(followup_decide_after >= 0)",
+        "The re-engagements before a decision cannot be negative.",
     )
     _followup_escalate_after_days_positive = models.Constraint(
         "CHECK(followup_escalate_after_days >= 0)",

@@ -129,6 +129,18 @@ class WorkflowLog(models.Model):
         help="Re-engagements left undone past the escalation delay, escalated to "
         "the team leader in this run.",
     )
+    decide_count = fields.Integer(
+        string="Decisions Asked",
+        readonly=True,
+        help="Deals re-engaged in vain as many times as the settings allow: their "
+        "team leader got a Decide activity instead of a further re-engagement.",
+    )
+    grouped_count = fields.Integer(
+        string="Grouped (Same Customer)",
+        readonly=True,
+        help="Quiet deals of a customer whose biggest deal got the one "
+        "re-engagement of the day, which lists them.",
+    )
     error_count = fields.Integer(string="Errors", readonly=True)
     warning_count = fields.Integer(string="Warnings", readonly=True)
 
@@ -629,6 +641,21 @@ class WorkflowLog(models.Model):
                         count=escalated,
                     )
                 )
+            if counts["decide"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s re-engaged in vain: their team leader is asked to "
+                        "decide.",
+                        count=counts["decide"],
+                    )
+                )
+            if counts["grouped"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s grouped with another deal of the same customer.",
+                        count=counts["grouped"],
+                    )
+                )
             if counts["skipped_unassigned"]:
                 parts.append(
                     self.env._(
@@ -749,7 +776,7 @@ class WorkflowLog(models.Model):
         params = self._params()
         if params.dry_run or not params.send_digest:
             return
-        if not (self.scheduled_count or self.escalated_count):
+        if not (self.scheduled_count or self.escalated_count or self.decide_count):
             return
         template = self.env.ref(DIGEST_TEMPLATE, raise_if_not_found=False)
         if not template:
@@ -798,10 +825,15 @@ class WorkflowLog(models.Model):
             }
             count = counts.get((assignee, "scheduled"), 0)
             escalation_count = counts.get((assignee, "escalated"), 0)
+            decision_count = counts.get((assignee, "decide"), 0)
             # Rendered and sent as the one who runs it, not as the log's sudo.
             template.sudo(False).with_context(
                 followup_subject=self._digest_subject(
-                    assignee, count, escalation_count, lines["scheduled"]
+                    assignee,
+                    count,
+                    escalation_count,
+                    lines["scheduled"],
+                    decision_count=decision_count,
                 ),
                 followup_count=count,
                 followup_lines=lines["scheduled"],
@@ -809,11 +841,16 @@ class WorkflowLog(models.Model):
                 followup_escalation_count=escalation_count,
                 followup_escalations=lines["escalated"],
                 followup_escalations_more=escalation_count - len(lines["escalated"]),
+                followup_decision_count=decision_count,
+                followup_decisions=lines["decide"],
+                followup_decisions_more=decision_count - len(lines["decide"]),
                 followup_log=self,
             ).send_mail(assignee.id, email_layout_xmlid="mail.mail_notification_light")
 
     @api.model
-    def _digest_subject(self, assignee, count, escalation_count, lines):
+    def _digest_subject(
+        self, assignee, count, escalation_count, lines, decision_count=0
+    ):
         """The summary email's subject, in the assignee's language, singular
         and plural right, with the day the re-engagements are due."""
         env = self.with_context(lang=assignee.lang or self.env.lang).env
@@ -848,6 +885,10 @@ class WorkflowLog(models.Model):
                     "%(count)s re-engagements escalated to you", count=escalation_count
                 )
             )
+        if decision_count == 1:
+            parts.append(env._("1 deal to decide on"))
+        elif decision_count:
+            parts.append(env._("%(count)s deals to decide on", count=decision_count))
         return ", ".join(parts)
 
     # ------------------------------------------------------------

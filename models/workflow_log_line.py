@@ -4,7 +4,13 @@ from datetime import datetime, time, timedelta
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.tools import SQL
 
-from .followup_const import OUTCOMES, REVIVAL_RESULTS, REVIVED, WORK_MESSAGE_TYPES
+from .followup_const import (
+    DECISIONS,
+    OUTCOMES,
+    REVIVAL_RESULTS,
+    REVIVED,
+    WORK_MESSAGE_TYPES,
+)
 
 # Lines whose result is refreshed per query (and per transaction in the cron).
 REVIVAL_BATCH = 2000
@@ -57,6 +63,20 @@ class WorkflowLogLine(models.Model):
     note = fields.Html(string="Brief", readonly=True, sanitize=False)
     warning = fields.Char(readonly=True)
     reason = fields.Text(readonly=True)
+    # One call per customer: the deal of the same customer that got the
+    # re-engagement instead of this one (outcome "grouped").
+    grouped_lead_id = fields.Many2one(
+        "crm.lead",
+        string="Grouped With",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+    )
+    # What the team leader decided from the Decide activity this line booked
+    # (outcome "decide"): written by the decision's own action only.
+    followup_decision = fields.Selection(
+        DECISIONS, string="Leader's Decision", readonly=True
+    )
     date = fields.Datetime(related="log_id.date_start")
     state = fields.Selection(related="log_id.state")
 

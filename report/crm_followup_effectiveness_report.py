@@ -16,7 +16,9 @@ RESULT_COUNT_FIELDS = {
 
 class CrmFollowupEffectivenessReport(models.Model):
     """Re-engagement Effectiveness: what became of each re-engagement scheduled by
-    a run, one row per re-engagement (a ``workflow.log.line`` scheduled).
+    a run, one row per re-engagement (a ``workflow.log.line`` scheduled); and
+    one row per decision asked of a team leader (a line ``decide``), with what
+    they decided, which counts in no rate.
 
     The rates are averages of a 100 / 0 column, so that the pivot and the
     graph, grouped any way, show the true rate of each group; a re-engagement
@@ -47,6 +49,7 @@ class CrmFollowupEffectivenessReport(models.Model):
             "revival_date",
             "revival_closed",
             "revival_days",
+            "followup_decision",
         ],
         "workflow.log": ["date_start"],
     }
@@ -102,10 +105,20 @@ class CrmFollowupEffectivenessReport(models.Model):
     worked_count = fields.Integer(string="Worked", readonly=True)
     ignored_count = fields.Integer(string="Ignored", readonly=True)
     pending_count = fields.Integer(string="Pending", readonly=True)
+    # What team leaders decided about deals re-engaged in vain.
+    decision_count = fields.Integer(string="Decisions Asked", readonly=True)
+    revive_count = fields.Integer(string="Decided: Revived", readonly=True)
+    pause_count = fields.Integer(string="Decided: Paused", readonly=True)
+    lost_decision_count = fields.Integer(string="Decided: Lost", readonly=True)
+    undecided_count = fields.Integer(string="Not Decided Yet", readonly=True)
 
     @property
     def _table_query(self):
-        result = SQL("COALESCE(line.revival_result, 'pending')")
+        # A decision's row has no result: it counts in no rate.
+        result = SQL(
+            "CASE WHEN line.outcome = 'scheduled' "
+            "THEN COALESCE(line.revival_result, 'pending') END"
+        )
         return SQL(
             """
             SELECT line.id,
@@ -125,23 +138,29 @@ class CrmFollowupEffectivenessReport(models.Model):
                    line.revival_closed,
                    CASE WHEN %(result)s IN %(revived)s
                         THEN line.revival_days END AS revival_days,
-                   CASE WHEN %(result)s = 'pending' THEN NULL
+                   CASE WHEN COALESCE(%(result)s, 'pending') = 'pending' THEN NULL
                         WHEN %(result)s IN %(revived)s THEN 100.0
                         ELSE 0.0 END AS revival_rate,
-                   CASE WHEN %(result)s = 'pending' THEN NULL
+                   CASE WHEN COALESCE(%(result)s, 'pending') = 'pending' THEN NULL
                         WHEN %(result)s = 'won' THEN 100.0
                         ELSE 0.0 END AS win_rate,
-                   1 AS followup_count,
-                   %(counts)s
+                   (line.outcome = 'scheduled')::int AS followup_count,
+                   %(counts)s,
+                   (line.outcome = 'decide')::int AS decision_count,
+                   (line.followup_decision = 'revive')::int AS revive_count,
+                   (line.followup_decision = 'pause')::int AS pause_count,
+                   (line.followup_decision = 'lost')::int AS lost_decision_count,
+                   (line.outcome = 'decide' AND line.followup_decision IS NULL)::int
+                       AS undecided_count
               FROM workflow_log_line line
               JOIN workflow_log log ON log.id = line.log_id
-             WHERE line.outcome = 'scheduled'
+             WHERE line.outcome IN ('scheduled', 'decide')
             """,
             result=result,
             revived=REVIVED,
             counts=SQL(", ").join(
                 SQL(
-                    "(%s = %s)::int AS %s",
+                    "COALESCE((%s = %s)::int, 0) AS %s",
                     result,
                     value,
                     SQL.identifier(fname),

@@ -4,6 +4,7 @@ from . import test_assignee
 from . import test_auto_resolve
 from . import test_chat
 from . import test_daily_cap
+from . import test_decide
 from . import test_draft
 from . import test_ecosystem
 from . import test_escalation

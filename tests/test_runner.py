@@ -70,6 +70,8 @@ class TestRunner(FollowupCase):
                 "skipped_paused": 0,
                 "deferred": 0,
                 "escalated": 0,
+                "decide": 0,
+                "grouped": 0,
                 "errors": 0,
                 "warnings": 0,
             },

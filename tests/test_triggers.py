@@ -64,6 +64,9 @@ class TestTriggers(FollowupCase):
         form.followup_active = False
         self.assertTrue(form.followup_send_digest)
         form.followup_send_digest = False
+        # 0: no limit, kept as such (Odoo would delete an integer 0).
+        self.assertEqual(form.followup_decide_after, 2)
+        form.followup_decide_after = 0
         form.save().execute()
         settings = self.env["res.config.settings"]._followup_settings()
         self.assertEqual(
@@ -80,6 +83,7 @@ class TestTriggers(FollowupCase):
                 "daily_cap": 0,
                 "escalate_after_days": 3,
                 "revival_window_days": 30,
+                "decide_after": 0,
                 "working_days": True,
             },
         )

@@ -78,6 +78,20 @@ class CrmLeadFollowupSchedule(models.TransientModel):
                     "skipped_paused",
                     self.env._("%(count)s paused", count=count("skipped_paused")),
                 ),
+                (
+                    "decide",
+                    self.env._(
+                        "%(count)s re-engaged in vain, for their team leader to decide",
+                        count=count("decide"),
+                    ),
+                ),
+                (
+                    "grouped",
+                    self.env._(
+                        "%(count)s grouped with a bigger deal of the same customer",
+                        count=count("grouped"),
+                    ),
+                ),
             )
             if reasons.get(key)
         ]

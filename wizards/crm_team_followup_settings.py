@@ -4,7 +4,12 @@ from odoo.exceptions import ValidationError
 from ..models.followup_const import SALES_MANAGER_GROUP, STALE_DAYS_MAX, STALE_DAYS_MIN
 
 # The team's fields this wizard changes, and only these.
-TEAM_FIELDS = ("followup_active", "followup_stale_days", "followup_activity_type_id")
+TEAM_FIELDS = (
+    "followup_active",
+    "followup_stale_days",
+    "followup_activity_type_id",
+    "followup_decide_after",
+)
 
 
 class CrmTeamFollowupSettings(models.TransientModel):
@@ -51,6 +56,15 @@ class CrmTeamFollowupSettings(models.TransientModel):
         "company's setting.",
     )
 
+    followup_decide_after = fields.Integer(
+        string="Re-engagements Before a Decision",
+        compute="_compute_team_settings",
+        store=True,
+        readonly=False,
+        help="Re-engagements in a row with no revival before the team leader gets "
+        "a Decide activity instead of a further one. Empty: the company's setting.",
+    )
+
     @api.depends("team_id")
     def _compute_team_settings(self):
         for wizard in self:
@@ -71,6 +85,14 @@ class CrmTeamFollowupSettings(models.TransientModel):
                         days=days,
                     )
                 )
+
+    @api.constrains("followup_decide_after")
+    def _check_followup_decide_after(self):
+        # A team leader's save bypasses crm.team's own check (see action_save).
+        if any(wizard.followup_decide_after < 0 for wizard in self):
+            raise ValidationError(
+                self.env._("The re-engagements before a decision cannot be negative.")
+            )
 
     @api.constrains("followup_activity_type_id")
     def _check_followup_activity_type_id(self):
@@ -100,7 +122,7 @@ class CrmTeamFollowupSettings(models.TransientModel):
         }
 
     def action_save(self):
-        """Write the three settings on the team: sales managers with their
+        """Write the settings on the team: sales managers with their
         own rights, its leader after checking they lead it."""
         self.ensure_one()
         team = self.team_id
@@ -108,7 +130,7 @@ class CrmTeamFollowupSettings(models.TransientModel):
         values = {name: self[name] for name in TEAM_FIELDS}
         if not self.env.user.has_group(SALES_MANAGER_GROUP):
             # Sudo: sales_team lets only sales managers write crm.team; the
-            # leader of this team (checked just above) may change these three
+            # leader of this team (checked just above) may change these
             # fields of it, and nothing else.
             team = team.sudo()
         team.write(values)

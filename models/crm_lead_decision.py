@@ -1,0 +1,375 @@
+import dataclasses
+from collections import defaultdict
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, format_date
+
+from .followup_const import (
+    CUSTOMER_REVIVED,
+    DECIDE_ACTIVITY_TYPE,
+    ESCALATION_ACTIVITY_TYPE,
+    WORK_MESSAGE_TYPES,
+)
+from .followup_params import Decision, RunParams
+
+
+class CrmLead(models.Model):
+    """Decide, don't nag: the touch budget of a deal re-engaged in vain, the
+    team leader's decision about it, and one call per customer (rules 4 and 6
+    of ``_followup_decide``)."""
+
+    _inherit = "crm.lead"
+
+    followup_decision_open = fields.Boolean(
+        string="Re-engagement Decision Open",
+        compute="_compute_followup_decision_open",
+        help="A Decide activity is open on it: re-engaged in vain as many times "
+        "as the settings allow, it waits for its team leader's decision.",
+    )
+
+    @api.depends("activity_ids")
+    def _compute_followup_decision_open(self):
+        open_ids = {
+            activity.res_id
+            for activity in self.env["mail.activity"].search_fetch(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", self.ids),
+                    ("is_followup_decision", "=", True),
+                ],
+                ["res_id"],
+            )
+        }
+        for lead in self:
+            lead.followup_decision_open = lead.id in open_ids
+
+    # ------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------
+
+    def action_followup_decide(self):
+        """*Decide* on the opportunity form: revive it, pause it or mark it
+        lost, each of which completes its Decide activity."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Decide"),
+            "res_model": "crm.lead.followup.decide",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_lead_id": self.id},
+        }
+
+    def action_set_lost(self, **additional_values):
+        # Marked lost, whichever way: the decision asked about it is made.
+        reason = self.env["crm.lost.reason"].browse(
+            additional_values.get("lost_reason_id")
+        )
+        self._followup_complete_decision(
+            "lost",
+            self.env._("Marked lost: %(reason)s", reason=reason.name)
+            if reason
+            else self.env._("Marked lost."),
+        )
+        return super().action_set_lost(**additional_values)
+
+    def _followup_pause_open_activities(self):
+        # A pause is one of the leader's decisions: its Decide is done.
+        result = super()._followup_pause_open_activities()
+        now = fields.Datetime.now()
+        for lead in self:
+            if lead.followup_paused_until >= lead._followup_today(now):
+                lead._followup_complete_decision(
+                    "pause",
+                    self.env._(
+                        "Paused until %(date)s: %(reason)s",
+                        date=format_date(self.env, lead.followup_paused_until),
+                        reason=lead.followup_pause_reason or "—",
+                    ),
+                )
+        return result
+
+    def _followup_revive(self, user):
+        """*Revive* from a Decide activity: a re-engagement now, stale or not,
+        for ``user``, booked by a run of the current user (logged as any);
+        then the Decide is done.
+
+        :raise UserError: the run could not book it (the reason is its log's)
+        """
+        self.ensure_one()
+        params = RunParams.from_call(
+            self.env,
+            lead_ids=self.ids,
+            trigger="manual",
+            assignees=((self.id, user.id),),
+        )
+        result = self.env["opportunity.followup.runner"]._run(
+            dataclasses.replace(params, revive=True)
+        )
+        line = (
+            self.env["workflow.log"]
+            .browse(result["log_id"])
+            .line_ids.filtered(lambda line: line.lead_id == self)
+        )
+        if not result["success"] or line.outcome != "scheduled":
+            raise UserError(
+                self.env._(
+                    "%(name)s could not be revived: %(reason)s",
+                    name=self.name,
+                    reason=line.reason or result["error"] or result["message"],
+                )
+            )
+        self._followup_complete_decision(
+            "revive",
+            self.env._(
+                "Revived: a new re-engagement for %(user)s.", user=line.assignee_id.name
+            ),
+        )
+        return line
+
+    def _followup_complete_decision(self, decision, feedback):
+        """Mark the open Decide activities of these opportunities done with
+        ``feedback``, and record ``decision`` (a key of DECISIONS) on the log
+        line that booked each, for the Effectiveness report."""
+        # Sudo: the decision itself (an edit of the deal, marking it lost)
+        # went through the user's own rights; the leader's reminder of it,
+        # and the run's log line, follow it whoever made it.
+        activities = (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", self.ids),
+                    ("is_followup_decision", "=", True),
+                ]
+            )
+        )
+        if not activities:
+            return
+        self.env["workflow.log.line"].sudo().search(
+            [("outcome", "=", "decide"), ("activity_ref", "in", activities.ids)]
+        ).write({"followup_decision": decision})
+        activities.action_feedback(feedback=feedback)
+
+    # ------------------------------------------------------------
+    # Rule 4: the touch budget
+    # ------------------------------------------------------------
+
+    def _followup_decisions(self, params, streaks):
+        """Rule 4 of ``_followup_decide``, for these opportunities with
+        nothing open: ``{lead id: Decision}``, ``decide`` where they were
+        re-engaged in vain as many times in a row as their team's number
+        (else the settings') allows and someone may take the decision (see
+        :meth:`_followup_decision_targets`)."""
+        team_limits = dict(params.team_decide_after)
+        if not (params.decide_after or team_limits):
+            return {}
+        limits = {
+            lead.id: team_limits.get(lead.team_id.id) or params.decide_after
+            for lead in self
+        }
+        due = self.filtered(
+            lambda lead: (
+                limits[lead.id] and len(streaks.get(lead.id, ())) >= limits[lead.id]
+            )
+        )
+        if not due:
+            return {}
+        targets = due._followup_decision_targets(
+            self.env["res.users"].browse(params.default_user_id)
+        )
+        # Sudo: the runner's own record, whoever runs it.
+        Line = self.env["workflow.log.line"].sudo()
+        return {
+            lead.id: Decision(
+                "decide",
+                assignee=targets[lead.id],
+                history=Line.browse(streaks[lead.id]),
+            )
+            for lead in due
+            if targets[lead.id]
+        }
+
+    def _followup_open_and_streaks(self, past_decisions=False):
+        """What is open on these opportunities and what was tried on them, in
+        one query for the decision (rules 3 and 4 of ``_followup_decide``).
+
+        :param past_decisions: open Decide activities do not count (the
+            leader's *Revive* books the re-engagement they decided)
+        :return: ``(ids of those with an open activity, anybody's, {lead id:
+            [log line ids]})``: colleagues' activities the running user may
+            not read count too (booking a second one would double the work);
+            the lines are the re-engagements booked on each in a row with no
+            revival since, the oldest first.
+
+        A revival is the customer's: a message or email from them (not an
+        auto-reply, not a colleague's note), or a re-engagement's result won
+        or advanced (a stage forward). Our own notes and completed activities
+        (what makes a result "worked") are not. A decision asked ends the row
+        too: the leader's answer starts a new budget.
+        """
+        if not self:
+            return set(), {}
+        self.env["mail.activity"].flush_model()
+        self.env["workflow.log.line"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT lead.id,
+                       EXISTS (
+                           SELECT 1 FROM mail_activity open
+                            WHERE open.res_model = 'crm.lead'
+                              AND open.res_id = lead.id AND open.active IS TRUE
+                              AND (open.is_followup_decision IS NOT TRUE
+                                   OR NOT %(past_decisions)s)
+                       ),
+                       ARRAY(
+                           SELECT line.id FROM workflow_log_line line
+                             JOIN workflow_log log ON log.id = line.log_id
+                            WHERE line.lead_id = lead.id
+                              AND line.outcome = 'scheduled'
+                              AND log.dry_run IS NOT TRUE
+                              AND log.date_start > COALESCE(stop.since, '-infinity')
+                         ORDER BY log.date_start, line.id
+                       )
+                  FROM crm_lead lead
+                  LEFT JOIN LATERAL (
+                      SELECT GREATEST(
+                          (SELECT max(message.date) FROM mail_message message
+                            WHERE message.model = 'crm.lead'
+                              AND message.res_id = lead.id
+                              AND message.message_type IN %(types)s
+                              AND message.followup_is_auto_reply IS NOT TRUE
+                              AND NOT EXISTS (
+                                  SELECT 1 FROM res_users colleague
+                                   WHERE colleague.partner_id = message.author_id
+                                     AND colleague.share IS NOT TRUE)),
+                          (SELECT max(stop_log.date_start)
+                             FROM workflow_log_line stop_line
+                             JOIN workflow_log stop_log
+                               ON stop_log.id = stop_line.log_id
+                            WHERE stop_line.lead_id = lead.id
+                              AND stop_log.dry_run IS NOT TRUE
+                              AND (stop_line.outcome = 'decide'
+                                   OR stop_line.revival_result IN %(revived)s))
+                      ) AS since
+                  ) stop ON TRUE
+                 WHERE lead.id IN %(ids)s
+                """,
+                ids=tuple(self.ids),
+                past_decisions=bool(past_decisions),
+                types=WORK_MESSAGE_TYPES,
+                revived=CUSTOMER_REVIVED,
+            )
+        )
+        pending, streaks = set(), {}
+        for lead_id, is_pending, line_ids in self.env.cr.fetchall():
+            if is_pending:
+                pending.add(lead_id)
+            streaks[lead_id] = line_ids
+        return pending, streaks
+
+    def _followup_decision_targets(self, default_user):
+        """``{lead id: who decides about it}``: its team leader, else the
+        default re-engagement user; never its own salesperson, nor one who may
+        not open it. An empty recordset where there is nobody."""
+        Users = self.env["res.users"]
+        may_open = self._followup_may_open(self.team_id.user_id | default_user)
+        return {
+            lead.id: next(
+                (
+                    user
+                    for user in (lead.team_id.user_id, default_user)
+                    if user and lead.id in may_open[user.id] and user != lead.user_id
+                ),
+                Users,
+            )
+            for lead in self
+        }
+
+    def _followup_ask_decisions(self, decisions, lines, params):
+        """One Decide activity for each of these opportunities (decided
+        ``decide``), for the one the decision names, due today, its note the
+        re-engagements tried; none in a preview. Completes their ``lines``
+        (log line values by lead id)."""
+        drafts = self.env["opportunity.followup.message"]._draft_decision(
+            self, decisions, params
+        )
+        activity_type = (
+            self.env.ref(DECIDE_ACTIVITY_TYPE, raise_if_not_found=False)
+            or self.env.ref(ESCALATION_ACTIVITY_TYPE, raise_if_not_found=False)
+            or self.env["mail.activity.type"].browse(params.activity_type_id)
+        )
+        vals_list, line_vals = [], []
+        for lead in self:
+            draft, target = drafts[lead.id], decisions[lead.id].assignee
+            vals_list.append(
+                lead._followup_activity_values(
+                    activity_type.id,
+                    lead._followup_today(params.now),
+                    draft,
+                    target,
+                    decision=True,
+                )
+            )
+            lines[lead.id].update(
+                assignee_id=target.id,
+                days_stale=draft["days"],
+                note=draft["note"],
+                reason=draft["reason"],
+                team_id=lead.team_id.id,
+                stage_id=lead.stage_id.id,
+            )
+            line_vals.append(lines[lead.id])
+        if not params.dry_run:
+            self.env["mail.activity"]._followup_book(vals_list, line_vals)
+
+    # ------------------------------------------------------------
+    # Rule 6: one call per customer
+    # ------------------------------------------------------------
+
+    def _followup_groups(self, assignees):
+        """``{lead id: the customer's other deals}``: where a customer (the
+        commercial partner) has several of these opportunities to book and
+        one salesperson owns them all, the one worth most (prorated revenue;
+        the first in priority order on a tie) gets the re-engagement, listing
+        the others. Deals without a customer are never grouped.
+
+        :param assignees: ``{lead id: who gets it}``; nobody's are left out
+        """
+        by_customer = defaultdict(list)
+        for lead in self:
+            if lead.partner_id and assignees[lead.id]:
+                by_customer[lead.partner_id.commercial_partner_id.id].append(lead)
+        groups = {}
+        for leads in by_customer.values():
+            if len(leads) < 2 or len({lead.user_id for lead in leads}) > 1:
+                continue
+            booked = max(leads, key=lambda lead: lead.prorated_revenue)
+            groups[booked.id] = self.browse(
+                [lead.id for lead in leads if lead != booked]
+            )
+        return groups
+
+    def _followup_chunks(self, size):
+        """The ids of these opportunities, in their order, in chunks of about
+        ``size``, each customer's deals together at the place of the first
+        one: the rule of one call per customer sees them all in one chunk,
+        and a chunk is committed whole, so that a run resumed after a kill
+        never meets half a customer (a customer with more deals than ``size``
+        makes a bigger chunk)."""
+        deals = defaultdict(list)
+        for lead in self:
+            key = lead.partner_id.commercial_partner_id.id or ("deal", lead.id)
+            deals[key].append(lead.id)
+        chunks, chunk = [], []
+        for lead_ids in deals.values():
+            if chunk and len(chunk) + len(lead_ids) > size:
+                chunks.append(chunk)
+                chunk = []
+            chunk.extend(lead_ids)
+        if chunk:
+            chunks.append(chunk)
+        return chunks
