@@ -705,11 +705,15 @@ class CrmLead(models.Model):
            ignored more than *Escalate after* working days past its deadline,
            never escalated before, and someone may take the escalation (see
            :meth:`_followup_escalations`);
-        4. ``skipped_unassigned``: nobody may take its re-engagement (see
+        4. ``skipped_held_out``: held out by an earlier run to measure the
+           lift, its result window still open (see :meth:`_followup_holdouts`);
+        5. ``skipped_unassigned``: nobody may take its re-engagement (see
            :meth:`_followup_assignees`);
-        5. ``deferred``: its assignee got the daily cap in this run already,
+        6. ``held_out``: drawn to measure the lift (see
+           :meth:`_followup_holdouts`);
+        7. ``deferred``: its assignee got the daily cap in this run already,
            and no manager chose it by hand;
-        6. ``scheduled`` (``preview`` in a dry run).
+        8. ``scheduled`` (``preview`` in a dry run).
 
         :param state: what the run learnt so far (:class:`RunState`): the
             re-engagements booked per assignee, the calendars read
@@ -747,11 +751,20 @@ class CrmLead(models.Model):
         )
         if pending and params.escalate_after_days and not params.dry_run:
             decisions.update(pending._followup_escalations(params, state))
+        history = (
+            self.env["workflow.log.line"]._followup_holdout_history(
+                self.filtered(lambda lead: lead.id not in decisions), params.now
+            )
+            if params.holdout
+            else {}
+        )
+        decisions.update(self._followup_holdout_skips(params, history))
         to_book = self.filtered(lambda lead: lead.id not in decisions)
         chosen = dict(params.assignees)
         assignees = to_book._followup_assignees(
             self.env["res.users"].browse(params.default_user_id), chosen
         )
+        drawn = to_book._followup_holdouts(params, history, assignees)
         for lead in to_book:
             assignee = assignees[lead.id]
             if not assignee:
@@ -764,6 +777,8 @@ class CrmLead(models.Model):
                     ),
                     assignee=assignee,
                 )
+            elif lead.id in drawn:
+                decisions[lead.id] = drawn[lead.id]
             # What a manager ticked in the scheduling dialog is booked as
             # shown there: the cap is for what nobody chose.
             elif (
@@ -865,6 +880,72 @@ class CrmLead(models.Model):
                 ),
             )
         return decisions
+
+    def _followup_holdout_skips(self, params, history):
+        """Rule 4 of :meth:`_followup_decide`: ``{lead id: Decision}``
+        ``skipped_held_out`` for those of these opportunities an earlier run
+        held out less than the result window ago. Left alone meanwhile, as
+        the comparison needs: a re-engagement now would count in the result
+        of a deal that was not re-engaged.
+
+        :param history: ``workflow.log.line._followup_holdout_history``
+        """
+        window = timedelta(days=params.holdout_days)
+        return {
+            lead.id: Decision(
+                "skipped_held_out",
+                self.env._(
+                    "Held out on %(date)s to measure the lift: left alone until "
+                    "its result is known, on %(end)s.",
+                    date=format_date(self.env, held),
+                    end=format_date(self.env, held + window),
+                ),
+            )
+            for lead in self
+            if (held := history.get(lead.id, (None, None))[1])
+            and held + window > params.now
+        }
+
+    def _followup_holdouts(self, params, history, assignees):
+        """Rule 6 of :meth:`_followup_decide`: ``{lead id: Decision}``
+        ``held_out`` for those of these opportunities, each with an assignee,
+        that the run's draw holds out (:meth:`RunParams.holds_out`). Never in
+        a preview (its draw is the run's), never a deal a manager picked
+        (``params.holdout`` is empty then), never one held out on its
+        previous run (a held-out deal is re-engaged once its window closes).
+        Their lines record what a re-engagement would have been made of, for
+        the effectiveness report to compare.
+
+        :param history: ``workflow.log.line._followup_holdout_history``
+        :param assignees: ``{lead id: who would get it}``
+        """
+        if not params.holdout or params.dry_run:
+            return {}
+        team_types = dict(params.team_activity_types)
+        return {
+            lead.id: Decision(
+                "held_out",
+                self.env._(
+                    "Held out to measure the lift: not re-engaged, its result "
+                    "compared with the re-engaged deals'."
+                ),
+                assignee=assignees[lead.id],
+                line={
+                    "assignee_id": assignees[lead.id].id,
+                    "stage_id": lead.stage_id.id,
+                    "team_id": lead.team_id.id,
+                    "activity_type_id": team_types.get(
+                        lead.team_id.id, params.activity_type_id
+                    ),
+                    "prorated_revenue": lead.prorated_revenue,
+                },
+            )
+            for lead in self
+            if assignees[lead.id]
+            and history.get(lead.id, (None, None))[0]
+            not in ("held_out", "skipped_held_out")
+            and params.holds_out(lead)
+        }
 
     # ------------------------------------------------------------
     # Who gets it

@@ -290,6 +290,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                     "outcome": decisions[lead.id].outcome,
                     "reason": decisions[lead.id].reason,
                     "warning": decisions[lead.id].warning or False,
+                    **decisions[lead.id].line,
                 }
                 for lead in leads
             }
@@ -312,7 +313,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 )
             log._add_lines(list(lines.values()))
             counts = Counter(OUTCOMES[vals["outcome"]][1] for vals in lines.values())
-            counts["eligible"] = len(drafted)
+            counts["eligible"] = len(drafted) + counts["held_out"]
             counts["warnings"] = sum(bool(vals["warning"]) for vals in lines.values())
             log._add_counts(counts)
         # Logged lines, and the leads they were drafted from, are not read

@@ -116,6 +116,9 @@ class ResConfigSettings(models.TransientModel):
     followup_run_hour = fields.Float(
         related="company_id.followup_run_hour", readonly=False
     )
+    followup_holdout_percent = fields.Integer(
+        related="company_id.followup_holdout_percent", readonly=False
+    )
     followup_next_run = fields.Datetime(
         string="Next Run",
         compute="_compute_followup_next_run",
