@@ -229,9 +229,9 @@ class RunParams:
             if dry_run:
                 warnings.append(
                     env._(
-                        "Measure the Lift is on: a run holds out a share of these "
-                        "opportunities, drawn when it runs; the preview shows them "
-                        "all as they would be booked."
+                        "Measure the Lift is on: a run holds out a share of the "
+                        "opportunities this preview would schedule, drawn when it "
+                        "runs; a confirmed preview holds out none."
                     )
                 )
         if not isinstance(dry_run, bool):

@@ -344,3 +344,31 @@ class TestLiftFigures(FollowupCase):
         self.assertFalse(row["enough"])
         self.assertEqual((row["reengaged"]["count"], row["held_out"]["count"]), (5, 3))
         self.assertIsNone(row["lift"])
+
+
+class TestHoldOutQueries(FollowupCase):
+    def test_holding_out_more_deals_costs_no_more_queries(self):
+        """The draw and the deals' history are read per chunk: a team of 60
+        costs what a team of 10 does, held-out deals and all."""
+        self.env.company.followup_holdout_percent = 20
+        queries, held = {}, {}
+        for count in (10, 60):
+            team = self.env["crm.team"].create(
+                {"name": f"Team of {count}", "user_id": self.manager.id}
+            )
+            leads = self.env["crm.lead"].union(
+                *(
+                    self._opportunity(f"Deal {count} {index}", team_id=team.id)
+                    for index in range(count)
+                )
+            )
+            self._set_last_work(leads, MOMENT - timedelta(days=20))
+            self.env.flush_all()
+            self.env.invalidate_all()
+            with freeze_time(MOMENT):
+                before = self.env.cr.sql_log_count
+                result = self.Runner.with_user(self.manager).run(team_id=team.id)
+                queries[count] = self.env.cr.sql_log_count - before
+            held[count] = result["counts"]["held_out"]
+        self.assertTrue(held[60], held)
+        self.assertLessEqual(queries[60], queries[10], queries)
