@@ -21,6 +21,7 @@
         "data/ir_actions_server_data.xml",
         "views/workflow_log_views.xml",
         "report/crm_followup_effectiveness_report_views.xml",
+        "report/crm_followup_lift_views.xml",
         "views/crm_lead_views.xml",
         "views/crm_lead_followup_pause_views.xml",
         "views/crm_lead_followup_decide_views.xml",

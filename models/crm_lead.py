@@ -908,14 +908,18 @@ class CrmLead(models.Model):
            leader, else the default re-engagement user, gets a Decide
            activity instead (see :meth:`_followup_decisions`); never in the
            leader's *Revive*;
-        5. ``skipped_unassigned``: nobody may take its re-engagement (see
+        5. ``skipped_held_out``: held out by an earlier run to measure the
+           lift, its result window still open (see :meth:`_followup_holdouts`);
+        6. ``skipped_unassigned``: nobody may take its re-engagement (see
            :meth:`_followup_assignees`);
-        6. ``grouped``: one call per customer: another deal of its customer
+        7. ``grouped``: one call per customer: another deal of its customer
            in this run, worth more, gets the re-engagement, and one
            salesperson owns them all (see :meth:`_followup_groups`);
-        7. ``deferred``: its assignee got the daily cap in this run already,
+        8. ``held_out``: drawn to measure the lift (see
+           :meth:`_followup_holdouts`);
+        9. ``deferred``: its assignee got the daily cap in this run already,
            and no manager chose it by hand;
-        8. ``scheduled`` (``preview`` in a dry run).
+        10. ``scheduled`` (``preview`` in a dry run).
 
         :param state: what the run learnt so far (:class:`RunState`): the
             re-engagements booked per assignee, the calendars read
@@ -927,9 +931,7 @@ class CrmLead(models.Model):
         won_ids = set(self.filtered_domain(active & self._followup_won_domain()).ids)
         paused = self.filtered_domain(active & self._followup_paused_domain(params.now))
         pending_ids, streaks = self._followup_open_and_streaks(params.revive)
-        _open, meetings = self.env["opportunity.followup.work"]._plans(
-            self, params.now
-        )
+        _open, meetings = self.env["opportunity.followup.work"]._plans(self, params.now)
         decisions = {}
         for lead in self:
             if lead.id in won_ids:
@@ -971,6 +973,14 @@ class CrmLead(models.Model):
                     lambda lead: lead.id not in decisions
                 )._followup_decisions(params, streaks)
             )
+        history = (
+            self.env["workflow.log.line"]._followup_holdout_history(
+                self.filtered(lambda lead: lead.id not in decisions), params.now
+            )
+            if params.holdout
+            else {}
+        )
+        decisions.update(self._followup_holdout_skips(params, history))
         to_book = self.filtered(lambda lead: lead.id not in decisions)
         chosen = dict(params.assignees)
         assignees = to_book._followup_assignees(
@@ -980,6 +990,10 @@ class CrmLead(models.Model):
         booked_with = {
             lead_id: booked for booked in groups for lead_id in groups[booked].ids
         }
+        # A customer's deal that stands for the others is drawn as one deal.
+        drawn = to_book.filtered(
+            lambda lead: lead.id not in booked_with
+        )._followup_holdouts(params, history, assignees)
         for lead in to_book:
             assignee = assignees[lead.id]
             if lead.id in booked_with:
@@ -1005,6 +1019,8 @@ class CrmLead(models.Model):
                     ),
                     assignee=assignee,
                 )
+            elif lead.id in drawn:
+                decisions[lead.id] = drawn[lead.id]
             # What a manager ticked in the scheduling dialog is booked as
             # shown there: the cap is for what nobody chose.
             elif (
@@ -1109,6 +1125,72 @@ class CrmLead(models.Model):
                 ),
             )
         return decisions
+
+    def _followup_holdout_skips(self, params, history):
+        """Rule 4 of :meth:`_followup_decide`: ``{lead id: Decision}``
+        ``skipped_held_out`` for those of these opportunities an earlier run
+        held out less than the result window ago. Left alone meanwhile, as
+        the comparison needs: a re-engagement now would count in the result
+        of a deal that was not re-engaged.
+
+        :param history: ``workflow.log.line._followup_holdout_history``
+        """
+        window = timedelta(days=params.holdout_days)
+        return {
+            lead.id: Decision(
+                "skipped_held_out",
+                self.env._(
+                    "Held out on %(date)s to measure the lift: left alone until "
+                    "its result is known, on %(end)s.",
+                    date=format_date(self.env, held),
+                    end=format_date(self.env, held + window),
+                ),
+            )
+            for lead in self
+            if (held := history.get(lead.id, (None, None))[1])
+            and held + window > params.now
+        }
+
+    def _followup_holdouts(self, params, history, assignees):
+        """Rule 8 of :meth:`_followup_decide`: ``{lead id: Decision}``
+        ``held_out`` for those of these opportunities, each with an assignee,
+        that the run's draw holds out (:meth:`RunParams.holds_out`). Never in
+        a preview (its draw is the run's), never a deal a manager picked
+        (``params.holdout`` is empty then), never one held out on its
+        previous run (a held-out deal is re-engaged once its window closes).
+        Their lines record what a re-engagement would have been made of, for
+        the effectiveness report to compare.
+
+        :param history: ``workflow.log.line._followup_holdout_history``
+        :param assignees: ``{lead id: who would get it}``
+        """
+        if not params.holdout or params.dry_run:
+            return {}
+        team_types = dict(params.team_activity_types)
+        return {
+            lead.id: Decision(
+                "held_out",
+                self.env._(
+                    "Held out to measure the lift: not re-engaged, its result "
+                    "compared with the re-engaged deals'."
+                ),
+                assignee=assignees[lead.id],
+                line={
+                    "assignee_id": assignees[lead.id].id,
+                    "stage_id": lead.stage_id.id,
+                    "team_id": lead.team_id.id,
+                    "activity_type_id": team_types.get(
+                        lead.team_id.id, params.activity_type_id
+                    ),
+                    "prorated_revenue": lead.prorated_revenue,
+                },
+            )
+            for lead in self
+            if assignees[lead.id]
+            and history.get(lead.id, (None, None))[0]
+            not in ("held_out", "skipped_held_out")
+            and params.holds_out(lead)
+        }
 
     # ------------------------------------------------------------
     # Who gets it

@@ -106,6 +106,24 @@ DECISIONS = [
     ("pause", "Paused"),
     ("lost", "Marked Lost"),
 ]
+# The outcomes whose opportunity gets a result: the re-engaged ones, and the
+# held-out ones they are compared with.
+RESULT_OUTCOMES = ("scheduled", "held_out")
+
+# Measure the lift: at most this share (%) of the eligible opportunities of a
+# run is held out. More would deprive too many deals of their re-engagement
+# for a measure that 5 to 10 % gives in a few months.
+HOLDOUT_PERCENT_MAX = 20
+HOLDOUT_PERCENT_MESSAGE = (
+    f"Measure the Lift holds out from 0 to {HOLDOUT_PERCENT_MAX} % of the eligible "
+    "opportunities."
+)
+# Below this many opportunities with a result in either group (re-engaged,
+# held out), the lift is "too few to tell": the normal approximation of its
+# 95 % interval needs about 30 per group.
+LIFT_MIN_DEALS = 30
+# The 95 % quantile of the normal distribution (two-sided).
+LIFT_Z = 1.96
 
 # What a run does with an opportunity, each declared once, in the order
 # crm.lead._followup_decide tries them: outcome -> (label, its count in run()'s
@@ -126,6 +144,13 @@ OUTCOMES = {
     ),
     "escalated": ("Escalated", "escalated", "escalated_count", True),
     "decide": ("Decision Asked", "decide", "decide_count", True),
+    # Held out by an earlier run, left alone until its result window closes.
+    "skipped_held_out": (
+        "Skipped: Held Out",
+        "skipped_held_out",
+        "skipped_held_out_count",
+        False,
+    ),
     "skipped_unassigned": (
         "Skipped: No Assignee",
         "skipped_unassigned",
@@ -133,6 +158,9 @@ OUTCOMES = {
         False,
     ),
     "grouped": ("Grouped: Same Customer", "grouped", "grouped_count", False),
+    # Drawn to measure the lift: not booked, its result compared with the
+    # re-engaged ones' (see HOLDOUT_PERCENT_MAX).
+    "held_out": ("Held Out: Lift", "held_out", "held_out_count", False),
     "deferred": ("Deferred: Daily Cap", "deferred", "deferred_count", False),
     "scheduled": ("Scheduled", "scheduled", "scheduled_count", True),
     "preview": ("Would Be Scheduled", "scheduled", "scheduled_count", False),

@@ -6,6 +6,7 @@ A leaf module: it imports no model file.
 """
 
 import dataclasses
+import hashlib
 from collections import Counter
 from datetime import datetime
 
@@ -37,6 +38,16 @@ SETTINGS_KEYS = (
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _holdout_percents(env):
+    """((company id, percent), ...) of the companies measuring the lift."""
+    # Sudo: the administrator's setting of every company, as the settings
+    # are read for whoever runs (res.config.settings._followup_settings).
+    companies = env["res.company"].sudo().search([("followup_holdout_percent", ">", 0)])
+    return tuple(
+        sorted((company.id, company.followup_holdout_percent) for company in companies)
+    )
 
 
 class LegacyParamsError(KeyError):
@@ -102,6 +113,16 @@ class RunParams:
     assignees: tuple[tuple[int, int], ...] = ()
     # Run-level warnings (an ignored filter, ...), added to the run's message.
     warnings: tuple[str, ...] = ()
+    # Measure the lift: ((company id, percent), ...) of the companies that
+    # hold out a share of their eligible deals; empty for a selection of
+    # deals (a manager's choice is never held out). A preview keeps it, to
+    # show the deals held out earlier, and draws none.
+    holdout: tuple[tuple[int, int], ...] = ()
+    # Days a held-out deal is left alone: its result window.
+    holdout_days: int = 0
+    # What the draw is seeded with: the run's, so that a resumed or replayed
+    # run holds out the same deals (empty: the run's moment).
+    seed: str = ""
 
     @classmethod
     def from_call(
@@ -212,6 +233,16 @@ class RunParams:
                     "lead_ids",
                 )
             values["lead_ids"] = tuple(lead_ids)
+        if lead_ids is None and (holdout := _holdout_percents(env)):
+            values.update(holdout=holdout, holdout_days=settings["revival_window_days"])
+            if dry_run:
+                warnings.append(
+                    env._(
+                        "Measure the Lift is on: a run holds out a share of the "
+                        "opportunities this preview would schedule, drawn when it "
+                        "runs; a confirmed preview holds out none."
+                    )
+                )
         if not isinstance(dry_run, bool):
             raise FollowupParameterError(
                 env._(
@@ -219,9 +250,11 @@ class RunParams:
                 ),
                 "dry_run",
             )
+        now = fields.Datetime.now()
         return cls(
             trigger=trigger,
-            now=fields.Datetime.now(),
+            now=now,
+            seed=fields.Datetime.to_string(now),
             dry_run=dry_run,
             warnings=tuple(warnings),
             assignees=tuple(assignees),
@@ -258,10 +291,25 @@ class RunParams:
             "team_activity_types",
             "team_decide_after",
             "assignees",
+            "holdout",
         ):
             values[key] = tuple(map(tuple, values.get(key, ())))
         values["teams_off"] = tuple(values.get("teams_off", ()))
         return cls(**values)
+
+    def holds_out(self, lead):
+        """Whether this run's draw holds ``lead`` out (crm.lead's rules
+        decide whether it may be): each deal of a company measuring the
+        lift, independently, with its company's chance. A hash of the run's
+        seed and the deal, not a sample of a chunk: the same deals whatever
+        the chunks, the order or a resumption."""
+        percent = dict(self.holdout).get(lead.company_id.id)
+        if not percent:
+            return False
+        digest = hashlib.sha256(
+            f"{self.seed or fields.Datetime.to_string(self.now)}/{lead.id}".encode()
+        ).digest()
+        return int.from_bytes(digest[:8], "big") < percent * 2**64 // 100
 
 
 @dataclasses.dataclass
@@ -301,6 +349,9 @@ class Decision:
     warning: str | None = None
     # The ignored re-engagement an escalation is about (mail.activity).
     followup: object = None
+    # What its log line records besides (a held-out deal's stage, team, ...,
+    # for the effectiveness report).
+    line: dict = dataclasses.field(default_factory=dict)
     # ``decide``: the log lines of the re-engagements in vain, the oldest
     # first (workflow.log.line).
     history: object = None
@@ -320,4 +371,5 @@ class Decision:
             "warning": self.warning or False,
             # The deal booked instead (the others of a group are not lines').
             "grouped_lead_id": self.grouped.id if self.outcome == "grouped" else False,
+            **self.line,
         }

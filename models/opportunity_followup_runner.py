@@ -296,7 +296,7 @@ class OpportunityFollowupRunner(models.AbstractModel):
                 )
             log._add_lines(list(lines.values()))
             counts = Counter(OUTCOMES[vals["outcome"]][1] for vals in lines.values())
-            counts["eligible"] = len(drafted)
+            counts["eligible"] = len(drafted) + counts["held_out"]
             counts["warnings"] = sum(bool(vals["warning"]) for vals in lines.values())
             log._add_counts(counts)
         # Logged lines, and the leads they were drafted from, are not read

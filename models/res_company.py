@@ -4,7 +4,11 @@ import pytz
 
 from odoo import api, fields, models
 
-from .followup_const import FOLLOWUP_RUN_HOUR
+from .followup_const import (
+    FOLLOWUP_RUN_HOUR,
+    HOLDOUT_PERCENT_MAX,
+    HOLDOUT_PERCENT_MESSAGE,
+)
 
 
 class ResCompany(models.Model):
@@ -40,6 +44,22 @@ class ResCompany(models.Model):
         "forward, or the deal is won or lost.",
     )
 
+    # Measure the lift: per company, as its pipeline and its daily run are.
+    followup_holdout_percent = fields.Integer(
+        string="Measure the Lift (%)",
+        default=0,
+        help="Each run leaves this share of the eligible opportunities, drawn at "
+        "random, without a re-engagement, and logs them as held out: the "
+        "Re-engagement Effectiveness report compares what became of them with "
+        "the re-engaged ones (the lift). A held-out deal is left alone for the "
+        "result window, never held out twice in a row; the deals a manager "
+        f"picks by hand never are. 0: off; at most {HOLDOUT_PERCENT_MAX} %.",
+    )
+
+    _followup_holdout_percent_range = models.Constraint(
+        f"CHECK(followup_holdout_percent BETWEEN 0 AND {HOLDOUT_PERCENT_MAX})",
+        HOLDOUT_PERCENT_MESSAGE,
+    )
     _followup_run_hour_range = models.Constraint(
         "CHECK(followup_run_hour >= 0 AND followup_run_hour < 24)",
         "The daily re-engagement runs at a time of the day, from 00:00 to 23:59.",

@@ -127,6 +127,9 @@ class ResConfigSettings(models.TransientModel):
     followup_auto_resolve = fields.Boolean(
         related="company_id.followup_auto_resolve", readonly=False
     )
+    followup_holdout_percent = fields.Integer(
+        related="company_id.followup_holdout_percent", readonly=False
+    )
     followup_next_run = fields.Datetime(
         string="Next Run",
         compute="_compute_followup_next_run",

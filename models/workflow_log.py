@@ -9,6 +9,7 @@ from .followup_const import (
     COUNT_FIELDS,
     DIGEST_OUTCOMES,
     LOG_ACTION,
+    RESULT_OUTCOMES,
     TRIGGERS,
     WORKFLOW_NAME,
 )
@@ -141,6 +142,18 @@ class WorkflowLog(models.Model):
         help="Quiet deals of a customer whose biggest deal got the one "
         "re-engagement of the day, which lists them.",
     )
+    held_out_count = fields.Integer(
+        string="Held Out",
+        readonly=True,
+        help="Eligible opportunities drawn to measure the lift: not re-engaged, "
+        "their results compared with the re-engaged ones'.",
+    )
+    skipped_held_out_count = fields.Integer(
+        string="Skipped (Held Out)",
+        readonly=True,
+        help="Opportunities held out by an earlier run, left alone until their "
+        "result window closes.",
+    )
     error_count = fields.Integer(string="Errors", readonly=True)
     warning_count = fields.Integer(string="Warnings", readonly=True)
 
@@ -203,7 +216,8 @@ class WorkflowLog(models.Model):
         groups = {
             log: values
             for log, *values in Report._read_group(
-                [("log_id", "in", self.ids)],
+                # The run's own re-engagements, not the deals it held out.
+                [("log_id", "in", self.ids), ("followup_group", "=", "reengaged")],
                 ["log_id"],
                 [
                     *(f"{result}_count:sum" for result in counts),
@@ -401,8 +415,8 @@ class WorkflowLog(models.Model):
         return RunParams.from_json(self.parameters)
 
     def _add_lines(self, vals_list):
-        """One line per opportunity considered; a scheduled re-engagement's
-        result is pending until the daily refresh.
+        """One line per opportunity considered; the result of a scheduled
+        re-engagement (or a held-out deal) is pending until the daily refresh.
 
         Inserted in one statement per batch, not with ``create()``: a run
         writes a line per opportunity it considers, and the ORM's work per
@@ -418,7 +432,9 @@ class WorkflowLog(models.Model):
             dict(
                 vals,
                 log_id=self.id,
-                revival_result="pending" if vals["outcome"] == "scheduled" else False,
+                revival_result="pending"
+                if vals["outcome"] in RESULT_OUTCOMES
+                else False,
                 create_uid=self.env.uid,
                 create_date=now,
                 write_uid=self.env.uid,
@@ -561,7 +577,8 @@ class WorkflowLog(models.Model):
             and self._params().escalate_after_days
         ):
             steps.append("escalate_overdue")
-        if self.eligible_count:
+        # A held-out deal is eligible, and gets no brief.
+        if self.eligible_count - self.held_out_count:
             steps.append("draft_message")
             if not self.dry_run:
                 steps.append("schedule_activity")
@@ -674,6 +691,21 @@ class WorkflowLog(models.Model):
                         "%(count)s deferred by the daily cap: they come first next "
                         "time.",
                         count=counts["deferred"],
+                    )
+                )
+            if counts["held_out"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s held out to measure the lift: not re-engaged.",
+                        count=counts["held_out"],
+                    )
+                )
+            if counts["skipped_held_out"]:
+                parts.append(
+                    self.env._(
+                        "%(count)s held out earlier, left alone until their result "
+                        "is known.",
+                        count=counts["skipped_held_out"],
                     )
                 )
             if counts["errors"]:
@@ -898,7 +930,8 @@ class WorkflowLog(models.Model):
     @api.model
     def _cron_purge_old_logs(self):
         """Past the retention setting (0 keeps them all), a run keeps only the
-        lines of the re-engagements it scheduled: their results are the
+        lines of the re-engagements it scheduled and of the deals it held out:
+        their results are the
         Re-engagement Effectiveness report's history, which the retention
         must not cut. A run without any (a preview, a run that booked
         nothing) is deleted.
@@ -922,7 +955,7 @@ class WorkflowLog(models.Model):
         # until the cron's time budget is spent: the scheduler calls again.
         while logs := self.search(domain, limit=PURGE_BATCH):
             while lines := Line.search(
-                [("log_id", "in", logs.ids), ("outcome", "!=", "scheduled")],
+                [("log_id", "in", logs.ids), ("outcome", "not in", RESULT_OUTCOMES)],
                 limit=PURGE_LINE_BATCH,
             ):
                 lines.unlink()

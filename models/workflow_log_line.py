@@ -7,6 +7,7 @@ from odoo.tools import SQL
 from .followup_const import (
     DECISIONS,
     OUTCOMES,
+    RESULT_OUTCOMES,
     REVIVAL_RESULTS,
     REVIVED,
     WORK_MESSAGE_TYPES,
@@ -114,7 +115,8 @@ class WorkflowLogLine(models.Model):
     )
     email_date = fields.Datetime(string="Customer Email Sent On", readonly=True)
 
-    # Did it work? Set on scheduled re-engagements by the daily refresh (see
+    # Did it work? Set on scheduled re-engagements, and on the held-out deals
+    # they are compared with, by the daily refresh (see
     # _cron_followup_refresh_revival), never by hand.
     revival_result = fields.Selection(
         REVIVAL_RESULTS,
@@ -148,7 +150,7 @@ class WorkflowLogLine(models.Model):
     # The daily refresh reads the open results only: without this index it
     # scans every line the log ever kept.
     _revival_open_index = models.Index(
-        "(id) WHERE outcome = 'scheduled' AND revival_closed IS NOT TRUE"
+        "(id) WHERE outcome IN ('scheduled', 'held_out') AND revival_closed IS NOT TRUE"
     )
 
     @api.depends("activity_ref")
@@ -198,19 +200,57 @@ class WorkflowLogLine(models.Model):
 
     @api.model
     def _revival_open_domain(self, today):
-        """Scheduled re-engagements whose window is open, not refreshed today."""
+        """Scheduled re-engagements and held-out deals whose window is open,
+        not refreshed today."""
         return [
-            ("outcome", "=", "scheduled"),
+            ("outcome", "in", RESULT_OUTCOMES),
             ("revival_closed", "=", False),
             "|",
             ("revival_checked", "=", False),
             ("revival_checked", "<", today),
         ]
 
+    @api.model
+    def _followup_holdout_history(self, leads, now):
+        """What the runs before ``now`` did with ``leads`` that the lift's
+        rules need: ``{lead id: (the outcome of its latest run, when it was
+        last held out or None)}`` (previews left out), in one query."""
+        if not leads:
+            return {}
+        self.env.flush_all()
+        # One query per chunk, over the lines' own index on lead_id: the ORM
+        # has no "latest line per opportunity" to read this with.
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT ON (line.lead_id) line.lead_id, line.outcome,
+                       (SELECT max(held_log.date_start)
+                          FROM workflow_log_line held
+                          JOIN workflow_log held_log ON held_log.id = held.log_id
+                         WHERE held.lead_id = line.lead_id
+                           AND held.outcome = 'held_out'
+                           AND held_log.date_start < %(now)s)
+                  FROM workflow_log_line line
+                  JOIN workflow_log log ON log.id = line.log_id
+                 WHERE line.lead_id IN %(ids)s
+                   AND log.dry_run IS NOT TRUE
+                   AND log.date_start < %(now)s
+                 ORDER BY line.lead_id, log.date_start DESC, line.id DESC
+                """,
+                ids=tuple(leads.ids),
+                now=now,
+            )
+        )
+        return {
+            lead_id: (outcome, held)
+            for lead_id, outcome, held in self.env.cr.fetchall()
+        }
+
     def _followup_refresh_revival(self, window_days, now):
         """Compute the result of these lines from what happened to their
-        opportunity from the re-engagement's moment (its run's start) to the
-        end of the window, in one query for the whole batch."""
+        opportunity from the re-engagement's moment (its run's start; a
+        held-out deal's: the moment it was not re-engaged) to the end of the
+        window, in one query for the whole batch."""
         if not self:
             return
         self.env.flush_all()

@@ -1,7 +1,15 @@
-from odoo import fields, models
+import math
+
+from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..models.followup_const import REVIVAL_RESULTS, REVIVED
+from ..models.followup_const import (
+    LIFT_MIN_DEALS,
+    LIFT_Z,
+    RESULT_OUTCOMES,
+    REVIVAL_RESULTS,
+    REVIVED,
+)
 
 # A count per result.
 RESULT_COUNT_FIELDS = {
@@ -16,7 +24,9 @@ RESULT_COUNT_FIELDS = {
 
 class CrmFollowupEffectivenessReport(models.Model):
     """Re-engagement Effectiveness: what became of each re-engagement scheduled by
-    a run, one row per re-engagement (a ``workflow.log.line`` scheduled); and
+    a run, one row per re-engagement (a ``workflow.log.line`` scheduled); of
+    each deal a run held out to measure the lift (``followup_group``: the
+    pivot compares the two groups; :meth:`_followup_lift` gives the lift); and
     one row per decision asked of a team leader (a line ``decide``), with what
     they decided, which counts in no rate.
 
@@ -73,6 +83,14 @@ class CrmFollowupEffectivenessReport(models.Model):
     )
     email_sent = fields.Boolean(string="Customer Email Sent", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True)
+    followup_group = fields.Selection(
+        [("reengaged", "Re-engaged"), ("held_out", "Held Out")],
+        string="Group",
+        readonly=True,
+        help="Re-engaged by a run, or held out by it to measure the lift (Measure "
+        "the Lift in the settings): the difference of their revival rates is "
+        "what the re-engagements add.",
+    )
     date = fields.Datetime(string="Re-engagement Date", readonly=True)
     revival_result = fields.Selection(REVIVAL_RESULTS, string="Result", readonly=True)
     revival_date = fields.Datetime(string="Revived On", readonly=True)
@@ -98,7 +116,7 @@ class CrmFollowupEffectivenessReport(models.Model):
         aggregator="avg",
         help="Won / re-engagements with a result.",
     )
-    followup_count = fields.Integer(string="Re-engagements", readonly=True)
+    followup_count = fields.Integer(string="Opportunities", readonly=True)
     won_count = fields.Integer(string="Won", readonly=True)
     lost_count = fields.Integer(string="Lost", readonly=True)
     advanced_count = fields.Integer(string="Advanced", readonly=True)
@@ -116,8 +134,9 @@ class CrmFollowupEffectivenessReport(models.Model):
     def _table_query(self):
         # A decision's row has no result: it counts in no rate.
         result = SQL(
-            "CASE WHEN line.outcome = 'scheduled' "
-            "THEN COALESCE(line.revival_result, 'pending') END"
+            "CASE WHEN line.outcome IN %s "
+            "THEN COALESCE(line.revival_result, 'pending') END",
+            RESULT_OUTCOMES,
         )
         return SQL(
             """
@@ -132,6 +151,8 @@ class CrmFollowupEffectivenessReport(models.Model):
                    line.email_template_id,
                    line.email_date IS NOT NULL AS email_sent,
                    line.company_id,
+                   CASE WHEN line.outcome = 'held_out' THEN 'held_out'
+                        ELSE 'reengaged' END AS followup_group,
                    log.date_start AS date,
                    %(result)s AS revival_result,
                    line.revival_date,
@@ -144,7 +165,7 @@ class CrmFollowupEffectivenessReport(models.Model):
                    CASE WHEN COALESCE(%(result)s, 'pending') = 'pending' THEN NULL
                         WHEN %(result)s = 'won' THEN 100.0
                         ELSE 0.0 END AS win_rate,
-                   (line.outcome = 'scheduled')::int AS followup_count,
+                   (line.outcome IN %(outcomes_with_results)s)::int AS followup_count,
                    %(counts)s,
                    (line.outcome = 'decide')::int AS decision_count,
                    (line.followup_decision = 'revive')::int AS revive_count,
@@ -154,8 +175,10 @@ class CrmFollowupEffectivenessReport(models.Model):
                        AS undecided_count
               FROM workflow_log_line line
               JOIN workflow_log log ON log.id = line.log_id
-             WHERE line.outcome IN ('scheduled', 'decide')
+             WHERE line.outcome IN %(outcomes)s
             """,
+            outcomes=(*RESULT_OUTCOMES, "decide"),
+            outcomes_with_results=RESULT_OUTCOMES,
             result=result,
             revived=REVIVED,
             counts=SQL(", ").join(
@@ -178,3 +201,80 @@ class CrmFollowupEffectivenessReport(models.Model):
                 self._field_to_sql(self._table, fname, query),
             )
         return super()._read_group_select(aggregate_spec, query)
+
+    # ------------------------------------------------------------
+    # The lift
+    # ------------------------------------------------------------
+
+    @api.model
+    def _followup_lift(self, domain, groupby=None):
+        """The lift of the re-engagements over the rows of ``domain`` the
+        current user may read, overall or per value of ``groupby`` (a
+        many2one of the report: stage, salesperson, team, activity type).
+
+        Per group, the revival and win rates (%) of the re-engaged deals and
+        of the held-out ones, among those with a result (pending counts in
+        neither, as in the pivot), and the lift: the difference of the two
+        revival rates, in points, with its 95 % interval by the normal
+        approximation of the difference of two proportions,
+        ``d +/- 1.96 * sqrt(p1 (1 - p1) / n1 + p0 (1 - p0) / n0)``. Below
+        ``LIFT_MIN_DEALS`` deals with a result in either group, the lift is
+        too few to tell: no lift, no interval.
+
+        :return: ``[{"key": the group's record (False overall, or none),
+            "reengaged": {"count", "revived", "won", "revival_rate",
+            "win_rate"}, "held_out": {...}, "enough": bool, "lift", "low",
+            "high"}]``, the rates and the lift None where unknown
+        """
+        groupbys = [groupby, "followup_group"] if groupby else ["followup_group"]
+        rows = self._read_group(
+            domain,
+            groupbys,
+            [
+                "__count",
+                "pending_count:sum",
+                "won_count:sum",
+                "advanced_count:sum",
+                "worked_count:sum",
+            ],
+        )
+        stats = {}
+        for *keys, group, count, pending, won, advanced, worked in rows:
+            key = keys[0] if groupby else False
+            stats.setdefault(key, {})[group] = {
+                "count": count - pending,
+                "revived": won + advanced + worked,
+                "won": won,
+            }
+        empty = {"count": 0, "revived": 0, "won": 0}
+        lifts = []
+        for key, groups in stats.items():
+            sides = {}
+            for group in ("reengaged", "held_out"):
+                side = dict(groups.get(group, empty))
+                count = side["count"]
+                side["revival_rate"] = 100 * side["revived"] / count if count else None
+                side["win_rate"] = 100 * side["won"] / count if count else None
+                sides[group] = side
+            treated, held = sides["reengaged"], sides["held_out"]
+            enough = min(treated["count"], held["count"]) >= LIFT_MIN_DEALS
+            lift = low = high = None
+            if enough:
+                p1 = treated["revived"] / treated["count"]
+                p0 = held["revived"] / held["count"]
+                margin = LIFT_Z * math.sqrt(
+                    p1 * (1 - p1) / treated["count"] + p0 * (1 - p0) / held["count"]
+                )
+                lift = 100 * (p1 - p0)
+                low, high = 100 * (p1 - p0 - margin), 100 * (p1 - p0 + margin)
+            lifts.append(
+                {
+                    "key": key,
+                    **sides,
+                    "enough": enough,
+                    "lift": lift,
+                    "low": low,
+                    "high": high,
+                }
+            )
+        return lifts

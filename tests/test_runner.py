@@ -68,6 +68,8 @@ class TestRunner(FollowupCase):
                 "skipped_pending": 1,
                 "skipped_unassigned": 0,
                 "skipped_paused": 0,
+                "skipped_held_out": 0,
+                "held_out": 0,
                 "deferred": 0,
                 "escalated": 0,
                 "decide": 0,
