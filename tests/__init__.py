@@ -7,6 +7,7 @@ from . import test_draft
 from . import test_ecosystem
 from . import test_escalation
 from . import test_log
+from . import test_manager_views
 from . import test_merge
 from . import test_multi_company
 from . import test_pause
