@@ -1,7 +1,8 @@
 {
     "name": "CRM Stale Opportunity Re-engagement",
     "summary": "Find stale opportunities every day and schedule a personal "
-    "re-engagement activity for their salesperson",
+    "re-engagement activity for their salesperson (a daily job, off until switched "
+    "on in CRM Settings)",
     "version": "19.0.1.4.0",
     "category": "Sales/CRM",
     "website": "https://github.com/crm-opportunity-followup/crm_opportunity_followup",

@@ -127,6 +127,14 @@ class CrmLead(models.Model):
             today = lead._followup_today(now)
             days = (today - last[lead.id]).days if lead.id in last else 0
             lead.followup_days_stale = days
+            # No promise of a re-engagement while the daily job is off.
+            if not (lead.company_id or self.env.company).followup_active:
+                lead.followup_stale_hint = self.env._(
+                    "Nobody worked on it for %(days)s days; the daily re-engagement "
+                    "job is off in the CRM Settings, so none is booked by itself.",
+                    days=days,
+                )
+                continue
             lead.followup_stale_hint = self.env._(
                 "Nobody worked on it for %(days)s days; a re-engagement is due after "
                 "%(limit)s.",

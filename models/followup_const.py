@@ -49,25 +49,26 @@ STALE_DAYS_RANGE_MESSAGE = (
     "the company's."
 )
 
-# The integer settings: settings field -> (system parameter, default, minimum).
-# Stored as text by res.config.settings: Odoo deletes an integer parameter
-# saved as 0, which would bring the default back.
+# The integer settings: settings field -> (system parameter, default, minimum,
+# maximum). Stored as text by res.config.settings: Odoo deletes an integer
+# parameter saved as 0, which would bring the default back. The maximum keeps
+# a typo (5,000 days) from being saved as if it were meant.
 INT_SETTINGS = {
-    "followup_stale_days": ("stale_days", 14, STALE_DAYS_MIN),
-    "followup_deadline_days": ("deadline_days", 2, 0),
-    "followup_overdue_threshold": ("overdue_threshold", 20, 0),
-    "followup_log_retention_days": ("log_retention_days", 180, 0),
+    "followup_stale_days": ("stale_days", 14, STALE_DAYS_MIN, STALE_DAYS_MAX),
+    "followup_deadline_days": ("deadline_days", 2, 0, 90),
+    "followup_overdue_threshold": ("overdue_threshold", 20, 0, 10000),
+    "followup_log_retention_days": ("log_retention_days", 180, 0, 3650),
     # At most this many new re-engagements per assignee and run; 0: no cap.
-    "followup_daily_cap": ("daily_cap", 0, 0),
+    "followup_daily_cap": ("daily_cap", 0, 0, 1000),
     # Working days past its deadline before an ignored re-engagement goes to
     # the team leader; 0: never.
-    "followup_escalate_after_days": ("escalate_after_days", 3, 0),
+    "followup_escalate_after_days": ("escalate_after_days", 3, 0, 365),
     # Days after a re-engagement during which what happens to the opportunity
     # counts as its result.
-    "followup_revival_window_days": ("revival_window_days", 30, 1),
+    "followup_revival_window_days": ("revival_window_days", 30, 1, 365),
     # Re-engagements in a row without a revival before the team leader is
     # asked to decide instead of a further one; 0: no limit.
-    "followup_decide_after": ("decide_after", 2, 0),
+    "followup_decide_after": ("decide_after", 2, 0, 20),
 }
 
 # What counts as an update for the stale clock.
@@ -75,7 +76,7 @@ CLOCK_WORK = "work"
 CLOCK_WRITE_DATE = "write_date"
 CLOCKS = [
     (CLOCK_WORK, "Any work on it: an edit, a message, a completed activity"),
-    (CLOCK_WRITE_DATE, "Edits of the record only (write_date)"),
+    (CLOCK_WRITE_DATE, "Edits of the opportunity's own fields only"),
 ]
 
 # Messages that show a person worked on an opportunity: notes and messages

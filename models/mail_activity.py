@@ -227,6 +227,16 @@ class MailActivity(models.Model):
     # CRUD
     # ------------------------------------------------------------
 
+    def _action_done(self, feedback=False, attachment_ids=None):
+        followups = self.filtered(
+            lambda act: act.is_followup and act.res_model == "crm.lead"
+        )
+        result = super()._action_done(feedback=feedback, attachment_ids=attachment_ids)
+        # The manager's figures count it at once, not at tomorrow's refresh.
+        if followups:
+            self.env["workflow.log.line"]._followup_refresh_revival_of(followups)
+        return result
+
     def write(self, vals):
         if {"res_id", "res_model_id", "res_model", "active"} & vals.keys():
             # Before anything is deleted: the duplicates go with sudo(), which

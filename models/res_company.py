@@ -3,6 +3,7 @@ from datetime import datetime, time, timedelta
 import pytz
 
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 from .followup_const import (
     FOLLOWUP_RUN_HOUR,
@@ -64,6 +65,18 @@ class ResCompany(models.Model):
         "CHECK(followup_run_hour >= 0 AND followup_run_hour < 24)",
         "The daily re-engagement runs at a time of the day, from 00:00 to 23:59.",
     )
+
+    @api.constrains("followup_run_hour")
+    def _check_followup_run_hour(self):
+        # Before the database's check, which would log an ERROR with the
+        # query for a typo in the settings.
+        if any(not 0 <= company.followup_run_hour < 24 for company in self):
+            raise ValidationError(
+                self.env._(
+                    "The daily re-engagement runs at a time of the day, from "
+                    "00:00 to 23:59."
+                )
+            )
 
     def _followup_run_moment(self, day, hour=None):
         """When this company's run is due on ``day`` (its local day), at its

@@ -1,6 +1,7 @@
 import logging
 
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 from .followup_const import (
     ALL_LEADS_GROUP,
@@ -170,6 +171,34 @@ class ResConfigSettings(models.TransientModel):
         "The overdue warning threshold cannot be negative.",
     )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Before the insert: the database's checks would refuse it too, but
+        # with an ERROR and the query in the server log for a mere typo.
+        for vals in vals_list:
+            self._followup_check_ranges(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._followup_check_ranges(vals)
+        return super().write(vals)
+
+    @api.model
+    def _followup_check_ranges(self, vals):
+        """Refuse an integer setting out of its range, naming the range."""
+        for name, (_key, _default, minimum, maximum) in INT_SETTINGS.items():
+            value = vals.get(name)
+            if value is None or minimum <= (value or 0) <= maximum:
+                continue
+            raise ValidationError(
+                self.env._(
+                    "%(setting)s must be between %(min)s and %(max)s.",
+                    setting=self._fields[name]._description_string(self.env),
+                    min=minimum,
+                    max=maximum,
+                )
+            )
+
     @api.model
     def _followup_settings(self):
         """The follow-up's configured values, with the workflow document's
@@ -189,14 +218,14 @@ class ResConfigSettings(models.TransientModel):
             _logger.warning("Ignoring invalid setting %s=%r", PARAM_PREFIX + key, value)
 
         settings = {}
-        for key, default, minimum in INT_SETTINGS.values():
+        for key, default, minimum, maximum in INT_SETTINGS.values():
             value = get(key)
             try:
                 number = int(value) if value not in (None, False, "") else default
             except ValueError:
                 invalid(key, value)
                 number = default
-            if number < minimum:
+            if not minimum <= number <= maximum:
                 invalid(key, value)
                 number = default
             settings[key] = number
@@ -235,7 +264,7 @@ class ResConfigSettings(models.TransientModel):
     def get_values(self):
         res = super().get_values()
         settings = self._followup_settings()
-        for name, (key, _default, _minimum) in INT_SETTINGS.items():
+        for name, (key, *_bounds) in INT_SETTINGS.items():
             res[name] = settings[key]
         res["followup_send_digest"] = settings["send_digest"]
         res["followup_deadline_working_days"] = settings["working_days"]
@@ -244,7 +273,7 @@ class ResConfigSettings(models.TransientModel):
     def set_values(self):
         res = super().set_values()
         icp = self.env["ir.config_parameter"].sudo()
-        for name, (key, _default, _minimum) in INT_SETTINGS.items():
+        for name, (key, *_bounds) in INT_SETTINGS.items():
             # As text, so that 0 is kept (see the fields above).
             icp.set_param(PARAM_PREFIX + key, str(self[name]))
         # Stored inverted: Odoo deletes a system parameter set to False.
@@ -268,7 +297,10 @@ class ResConfigSettings(models.TransientModel):
         cron = self._followup_cron()
         now = fields.Datetime.now()
         for settings in self:
-            if not settings.followup_active:
+            # No time yet for an hour out of the day: saving refuses it.
+            if not settings.followup_active or not (
+                0 <= settings.followup_run_hour < 24
+            ):
                 settings.followup_next_run = False
                 continue
             # The time in the form, saved or not.

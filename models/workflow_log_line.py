@@ -125,7 +125,8 @@ class WorkflowLogLine(models.Model):
         help="The best that happened to the opportunity within the result window "
         "after this re-engagement: won, lost, advanced (a later stage), worked (a "
         "person updated it, wrote on it or completed an activity on it, or the "
-        "customer wrote) or ignored. Provisional until the window closes.",
+        "customer wrote) or ignored (pending while the re-engagement is open "
+        "and not overdue). Provisional until the window closes.",
     )
     revival_date = fields.Datetime(
         string="Revived On",
@@ -197,6 +198,27 @@ class WorkflowLogLine(models.Model):
                 len(lines), remaining=remaining
             ):
                 return
+
+    @api.model
+    def _followup_refresh_revival_of(self, activities):
+        """The results of the re-engagements ``activities`` at once, e.g.
+        when they are completed, rather than at the next daily refresh."""
+        # Sudo: whoever completes a re-engagement refreshes the result of its
+        # line, the runner's record, which they may not write.
+        lines = self.sudo().search(
+            [
+                # By opportunity first: activity_ref has no index.
+                ("lead_id", "in", activities.mapped("res_id")),
+                ("activity_ref", "in", activities.ids),
+                ("outcome", "=", "scheduled"),
+                ("revival_closed", "=", False),
+            ]
+        )
+        if lines:
+            window = self.env["res.config.settings"]._followup_settings()[
+                "revival_window_days"
+            ]
+            lines._followup_refresh_revival(window, fields.Datetime.now())
 
     @api.model
     def _revival_open_domain(self, today):
@@ -301,11 +323,13 @@ class WorkflowLogLine(models.Model):
                                     > (old_stage.sequence, old_stage.id)
                            END),
                        line.resolved_result, line.resolved_date,
-                       %(linked_message)s
+                       %(linked_message)s,
+                       CASE WHEN activity.active THEN activity.date_deadline END
                   FROM workflow_log_line line
                   JOIN workflow_log log ON log.id = line.log_id
                   LEFT JOIN crm_lead lead ON lead.id = line.lead_id
                   LEFT JOIN crm_stage line_stage ON line_stage.id = line.stage_id
+                  LEFT JOIN mail_activity activity ON activity.id = line.activity_ref
                  WHERE line.id IN %(ids)s
                 """,
                 root_user=SUPERUSER_ID,
@@ -338,6 +362,7 @@ class WorkflowLogLine(models.Model):
             resolved_result,
             resolved_date,
             linked_message_date,
+            open_deadline,
         ) in self.env.cr.fetchall():
             end = start + window
 
@@ -369,7 +394,14 @@ class WorkflowLogLine(models.Model):
                 events[resolved_result] = min(
                     filter(None, [events[resolved_result], resolved_date])
                 )
-            result = next((key for key, when in events.items() if when), "ignored")
+            # Nothing happened yet: pending while the window is open and the
+            # re-engagement still open and not overdue; ignored once it is
+            # overdue, gone undone, or the window closed.
+            waiting = now < end and open_deadline and open_deadline >= today
+            result = next(
+                (key for key, when in events.items() if when),
+                "pending" if waiting else "ignored",
+            )
             first = min(filter(None, events.values()), default=None)
             days = (first - start).days if first and result in REVIVED else 0
             updates[result, first, days, now >= end].append(line_id)

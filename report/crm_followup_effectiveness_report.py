@@ -1,6 +1,7 @@
 import math
 
 from odoo import api, fields, models
+from odoo.fields import Domain
 from odoo.tools import SQL
 
 from ..models.followup_const import (
@@ -228,7 +229,8 @@ class CrmFollowupEffectivenessReport(models.Model):
         """
         groupbys = [groupby, "followup_group"] if groupby else ["followup_group"]
         rows = self._read_group(
-            domain,
+            # The rows with a result: not the decisions asked of leaders.
+            Domain(domain) & Domain("followup_count", ">", 0),
             groupbys,
             [
                 "__count",

@@ -11,6 +11,7 @@ from . import test_escalation
 from . import test_linked_work
 from . import test_lift
 from . import test_log
+from . import test_manager_views
 from . import test_merge
 from . import test_multi_company
 from . import test_pause

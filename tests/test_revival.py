@@ -45,7 +45,8 @@ class TestRevivalResults(RevivalCase):
         with freeze_time(at(3)):
             as_seller["Won"].action_set_won()
             as_seller["Lost"].action_set_lost()
-        self._refresh(4)
+        # Past every deadline (2 working days, 4 days over a weekend).
+        self._refresh(5)
         results = {name: self._line(lines, lead) for name, lead in leads.items()}
         self.assertEqual(
             {name: line.revival_result for name, line in results.items()},
@@ -74,7 +75,8 @@ class TestRevivalResults(RevivalCase):
         _log, lines = self._book(lead)
         line = self._line(lines, lead)
         self._refresh(1)
-        self.assertEqual(line.revival_result, "ignored")
+        # Not yet due: pending, not ignored.
+        self.assertEqual(line.revival_result, "pending")
         self.assertEqual(line.revival_checked, at(1).date())
         with freeze_time(at(5)):
             lead.with_user(self.salesperson).message_post(
@@ -123,16 +125,14 @@ class TestRevivalResults(RevivalCase):
             Line.with_context(cron_id=self.cron.id)._cron_followup_refresh_revival()
         # One batch, then the scheduler is told what is left.
         self.assertEqual(calls, [(3, 4)])
-        self.assertEqual(
-            sorted(lines.mapped("revival_result")), ["ignored"] * 3 + ["pending"] * 4
-        )
+        checked = lines.mapped("revival_checked")
+        self.assertEqual(sorted(checked, key=bool), [False] * 4 + [at(1).date()] * 3)
         # The next call goes on with the lines not refreshed today.
         with freeze_time(at(1)):
             Line.with_context(cron_id=self.cron.id)._cron_followup_refresh_revival()
         self.assertEqual(calls, [(3, 4), (3, 1)])
-        self.assertEqual(
-            sorted(lines.mapped("revival_result")), ["ignored"] * 6 + ["pending"]
-        )
+        checked = lines.mapped("revival_checked")
+        self.assertEqual(sorted(checked, key=bool), [False] + [at(1).date()] * 6)
 
     def test_odoobot_is_not_a_person(self):
         lead = self.leads["Ignored"]
@@ -142,7 +142,66 @@ class TestRevivalResults(RevivalCase):
                 body="Automatic reminder.", message_type="comment"
             )
         self._refresh(2)
-        self.assertEqual(self._line(lines, lead).revival_result, "ignored")
+        # Not revived: still pending (its re-engagement is not yet due).
+        self.assertEqual(self._line(lines, lead).revival_result, "pending")
+
+
+class TestFairFigures(RevivalCase):
+    """A re-engagement is ignored only once it is overdue or its window is
+    over; until then it is pending, and the rates say nothing rather than
+    0 %. Completing it counts at once."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.lead = cls._opportunity("Quiet Deal", days=20)
+
+    def test_pending_until_overdue_then_ignored(self):
+        log, lines = self._book(self.lead)
+        line = self._line(lines, self.lead)
+        due = (self._followups(self.lead).date_deadline - T0.date()).days
+        self._refresh(due)
+        self.assertEqual(line.revival_result, "pending")
+        self.assertFalse(line.revival_closed)
+        self.assertEqual((log.revival_pending_count, log.revival_ignored_count), (1, 0))
+        # The day after its deadline, still undone: ignored.
+        self._refresh(due + 1)
+        self.assertEqual(line.revival_result, "ignored")
+        self.assertEqual((log.revival_pending_count, log.revival_ignored_count), (0, 1))
+
+    @users("fu_manager")
+    def test_rates_shown_once_there_are_results(self):
+        log, lines = self._book(self.lead)
+        self._refresh(1)
+        log = log.with_user(self.env.user)
+        form = Form(log)
+        for rate in ("revival_rate", "revival_win_rate", "revival_median_days"):
+            self.assertTrue(form._get_modifier(rate, "invisible"), rate)
+        self._refresh(30)
+        self.assertEqual(self._line(lines, self.lead).revival_result, "ignored")
+        form = Form(log)
+        for rate in ("revival_rate", "revival_win_rate", "revival_median_days"):
+            self.assertFalse(form._get_modifier(rate, "invisible"), rate)
+        self.assertEqual(log.revival_rate, 0.0)
+
+    def test_a_completed_re_engagement_counts_at_once(self):
+        log, lines = self._book(self.lead)
+        line = self._line(lines, self.lead)
+        self._refresh(1)
+        self.assertEqual(line.revival_result, "pending")
+        with freeze_time(at(1)):
+            self._followups(self.lead).with_user(self.salesperson).action_feedback(
+                feedback="Called: they want a new quote."
+            )
+        # No daily refresh in between.
+        self.assertEqual(line.revival_result, "worked")
+        # Revived that day (a day done counts from its start).
+        self.assertTrue(T0 < line.revival_date <= at(1))
+        report = self.env[REPORT].with_user(self.manager)
+        [(worked, pending)] = report._read_group(
+            [("log_id", "=", log.id)], [], ["worked_count:sum", "pending_count:sum"]
+        )
+        self.assertEqual((worked, pending), (1, 0))
 
 
 class TestEffectivenessReport(RevivalCase):
@@ -282,7 +341,8 @@ class TestAutoReplyRevival(RevivalCase):
         # The re-engagement's email went out: the customer's server answers.
         self._receive(parent, "ooo", AUTO_HEADERS["auto-replied"], when=at(1))
         self._refresh(2)
-        self.assertEqual(line.revival_result, "ignored")
+        # Not revived: still pending (its re-engagement is not yet due).
+        self.assertEqual(line.revival_result, "pending")
         self.assertFalse(line.revival_date)
         # The customer's own answer revives it.
         self._receive(parent, "answer", when=at(3))

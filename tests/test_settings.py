@@ -8,6 +8,7 @@ import pytz
 from freezegun import freeze_time
 
 from odoo import Command, fields
+from odoo.exceptions import ValidationError
 from odoo.tests import Form
 from odoo.tools import mute_logger
 
@@ -163,3 +164,71 @@ class TestOptIn(FollowupCase):
         self.env["res.company"]._followup_migrate_switch()
         self.assertFalse(self.env.company.followup_active)
         self.assertFalse(self.company_b.followup_active)
+
+
+class TestSettingsBounds(FollowupCase):
+    """A typo in the settings gets a message naming the range, and leaves the
+    server log clean: no ERROR with the refused query."""
+
+    def setUp(self):
+        super().setUp()
+        self.admin = self._admin()
+
+    def _save(self, **values):
+        """Save ``values`` in the settings as the administrator; the error."""
+        with self.debug_mode():
+            form = Form(self.env["res.config.settings"].with_user(self.admin))
+            for name, value in values.items():
+                setattr(form, name, value)
+            with (
+                self.assertNoLogs("odoo", level="ERROR"),
+                self.assertRaises(ValidationError) as caught,
+            ):
+                form.save().execute()
+        return str(caught.exception)
+
+    def test_out_of_range_values_are_refused_with_their_range(self):
+        self.assertEqual(
+            self._save(followup_deadline_days=5000),
+            "Due In (Days) must be between 0 and 90.",
+        )
+        self.assertEqual(
+            self._save(followup_escalate_after_days=100000),
+            "Escalate After (Working Days) must be between 0 and 365.",
+        )
+        self.assertEqual(
+            self._save(followup_revival_window_days=999999),
+            "Result Window (Days) must be between 1 and 365.",
+        )
+        self.assertEqual(
+            self._save(followup_stale_days=0),
+            "Stale After (Days) must be between 1 and 3650.",
+        )
+        self.assertEqual(
+            self._save(followup_daily_cap=-1),
+            "Daily Cap must be between 0 and 1000.",
+        )
+        self.assertEqual(
+            self._save(followup_log_retention_days=-5),
+            "Keep Logs (Days) must be between 0 and 3650.",
+        )
+        # Nothing was saved: the defaults stand.
+        settings = self.env["res.config.settings"]._followup_settings()
+        self.assertEqual(settings["deadline_days"], 2)
+        self.assertEqual(settings["revival_window_days"], 30)
+        # The bounds themselves are allowed.
+        with self.debug_mode():
+            form = Form(self.env["res.config.settings"].with_user(self.admin))
+            form.followup_deadline_days = 90
+            form.followup_revival_window_days = 365
+            form.save().execute()
+        settings = self.env["res.config.settings"]._followup_settings()
+        self.assertEqual(settings["deadline_days"], 90)
+        self.assertEqual(settings["revival_window_days"], 365)
+
+    def test_the_run_hour_is_checked_before_the_database(self):
+        self.assertIn(
+            "from 00:00 to 23:59",
+            self._save(followup_active=True, followup_run_hour=25),
+        )
+        self.assertEqual(self.env.company.followup_run_hour, 0)

@@ -1,3 +1,6 @@
+from datetime import timedelta
+
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from .common import FollowupCase
@@ -67,3 +70,39 @@ class TestTours(HttpCase, FollowupCase):
         self.assertEqual(message.author_id, self.salesperson.partner_id)
         self.assertEqual(message.partner_ids, customer)
         self.assertIn("Hello Ada Lovelace,", message.body)
+
+    def test_manager_sees_pending_apart(self):
+        """The manager's report: a re-engagement booked this morning and not
+        yet due is pending, in its own column, not ignored."""
+        self._run_cron()
+        self.start_tour(
+            "/odoo/action-crm_opportunity_followup.crm_followup_effectiveness_report_action",
+            "crm_opportunity_followup_manager_figures_tour",
+            login="fu_manager",
+        )
+
+    def test_manager_finds_the_overdue_re_engagement(self):
+        """Listed as overdue; the Schedule dialog says there is nothing to
+        schedule for it, and books nothing."""
+        overdue = self._opportunity("Tour Overdue", days=20)
+        self._run_cron()
+        followup = self._followups(overdue)
+        followup.date_deadline = fields.Date.today() - timedelta(days=1)
+        logs = self.env["workflow.log"].search_count([])
+        self.start_tour(
+            "/odoo/stale-opportunities",
+            "crm_opportunity_followup_manager_overdue_tour",
+            login="fu_manager",
+        )
+        self.assertEqual(self._followups(overdue), followup)
+        self.assertEqual(self.env["workflow.log"].search_count([]), logs)
+
+    def test_admin_typo_in_the_settings(self):
+        """A typo gets the message naming the range; nothing is saved."""
+        self.start_tour(
+            "/odoo/settings#crm",
+            "crm_opportunity_followup_admin_bounds_tour",
+            login="admin",
+        )
+        settings = self.env["res.config.settings"]._followup_settings()
+        self.assertEqual(settings["deadline_days"], 2)

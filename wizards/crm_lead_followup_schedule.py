@@ -28,7 +28,7 @@ class CrmLeadFollowupSchedule(models.TransientModel):
         reasons["not_stale"] = len(leads - plan["stale"])
         wizard = self.create(
             {
-                "left_out": self._left_out_text(reasons),
+                "left_out": self._left_out_text(reasons, nothing=not drafts),
                 "line_ids": [
                     fields.Command.create(
                         {
@@ -51,9 +51,11 @@ class CrmLeadFollowupSchedule(models.TransientModel):
             "res_id": wizard.id,
             "view_mode": "form",
             "target": "new",
+            # Names, badges and the brief need the room.
+            "context": {"dialog_size": "extra-large"},
         }
 
-    def _left_out_text(self, reasons):
+    def _left_out_text(self, reasons, nothing=False):
         # Each part a whole phrase, for the translators' word order.
         count = reasons.get
         parts = [
@@ -95,6 +97,12 @@ class CrmLeadFollowupSchedule(models.TransientModel):
             )
             if reasons.get(key)
         ]
+        if nothing:
+            return (
+                self.env._("Nothing to schedule: %(parts)s.", parts=", ".join(parts))
+                if parts
+                else self.env._("Nothing to schedule.")
+            )
         if not parts:
             return False
         return self.env._("Left out: %(parts)s.", parts=", ".join(parts))
@@ -103,6 +111,8 @@ class CrmLeadFollowupSchedule(models.TransientModel):
         """Book the ticked lines, each for the chosen user, as a run of the
         current user (its log and rights as any run)."""
         self.ensure_one()
+        if not self.line_ids:
+            raise UserError(self.left_out or self.env._("Nothing to schedule."))
         lines = self.line_ids.filtered("selected")
         if not lines:
             raise UserError(self.env._("Tick at least one opportunity to schedule."))

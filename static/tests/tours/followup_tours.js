@@ -4,7 +4,7 @@ registry.category("web_tour.tours").add("crm_opportunity_followup_settings_tour"
     steps: () => [
         {
             content: "The settings' units render beside their numbers",
-            trigger: "#followup_activity span:contains('Due in') ~ div input",
+            trigger: "#followup_activity label:contains('Due in') ~ div input",
         },
         {
             content: "Run the re-engagement from the CRM settings",
@@ -116,6 +116,90 @@ registry.category("web_tour.tours").add("crm_opportunity_followup_send_tour", {
         {
             content: "The email shows in the chatter, greeting the contact",
             trigger: ".o-mail-Message:contains('Hello Ada Lovelace')",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("crm_opportunity_followup_manager_figures_tour", {
+    steps: () => [
+        {
+            content: "The Effectiveness report counts the re-engagements still pending apart",
+            trigger: ".o_pivot .o_pivot_measure_row:contains('Pending')",
+        },
+        {
+            content: "beside the ignored ones, so that the totals add up",
+            trigger: ".o_pivot .o_pivot_measure_row:contains('Ignored')",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("crm_opportunity_followup_manager_overdue_tour", {
+    steps: () => [
+        {
+            content: "The Stale Opportunities list shows the overdue re-engagements too",
+            trigger: ".o_searchview_facet:contains('Re-engagement Overdue or Escalated')",
+        },
+        {
+            content: "Tick the deal whose re-engagement is overdue",
+            trigger:
+                ".o_list_renderer tr:contains('Tour Overdue') td.o_list_record_selector input[type='checkbox']",
+            run: "click",
+        },
+        {
+            content: "Schedule Re-engagement",
+            trigger: "button[name='action_followup_schedule']",
+            run: "click",
+        },
+        {
+            content: "A wide dialog says plainly there is nothing to schedule",
+            trigger:
+                ".modal .modal-xl .alert:contains('Nothing to schedule: 1 with an activity planned.')",
+        },
+        {
+            content: "and offers no Schedule button",
+            trigger: ".modal .modal-footer:not(:has(button[name='action_confirm']))",
+        },
+        {
+            content: "Close it",
+            trigger: ".modal .modal-footer button:contains('Close')",
+            run: "click",
+        },
+        {
+            content: "The dialog is gone",
+            trigger: "body:not(:has(.modal))",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("crm_opportunity_followup_admin_bounds_tour", {
+    steps: () => [
+        {
+            content: "Type a due date far too far away",
+            trigger: "#followup_activity div[name='followup_deadline_days'] input",
+            run: "edit 5000",
+        },
+        {
+            content: "Save the settings",
+            trigger: "button.o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "The message names the range",
+            trigger: ".modal:contains('Due In (Days) must be between 0 and 90.')",
+        },
+        {
+            content: "Close the message",
+            trigger: ".modal .modal-footer .btn-primary",
+            run: "click",
+        },
+        {
+            content: "Discard the typo",
+            trigger: "body:not(:has(.modal)) button.o_form_button_cancel",
+            run: "click",
+        },
+        {
+            content: "The saved value is back",
+            trigger: "#followup_activity div[name='followup_deadline_days'] input:value(2)",
         },
     ],
 });
