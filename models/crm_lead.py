@@ -938,8 +938,9 @@ class CrmLead(models.Model):
         active = Domain("active", "=", True)
         won_ids = set(self.filtered_domain(active & self._followup_won_domain()).ids)
         paused = self.filtered_domain(active & self._followup_paused_domain(params.now))
-        pending_ids, streaks = self._followup_open_and_streaks(params.revive)
-        _open, meetings = self.env["opportunity.followup.work"]._plans(self, params.now)
+        pending_ids, streaks, meetings = self._followup_open_and_streaks(
+            params.now, params.revive
+        )
         decisions = {}
         for lead in self:
             if lead.id in won_ids:

@@ -192,15 +192,17 @@ class CrmLead(models.Model):
             if targets[lead.id]
         }
 
-    def _followup_open_and_streaks(self, past_decisions=False):
-        """What is open on these opportunities and what was tried on them, in
-        one query for the decision (rules 3 and 4 of ``_followup_decide``).
+    def _followup_open_and_streaks(self, now, past_decisions=False):
+        """What is open or planned on these opportunities and what was tried
+        on them, in one query for the decision (rules 3 and 4 of
+        ``_followup_decide``).
 
         :param past_decisions: open Decide activities do not count (the
             leader's *Revive* books the re-engagement they decided)
         :return: ``(ids of those with an open activity, anybody's, {lead id:
-            [log line ids]})``: colleagues' activities the running user may
-            not read count too (booking a second one would double the work);
+            [log line ids]}, {lead id: start of its next meeting}``: colleagues'
+            activities the running user may not read count too (booking a
+            second one would double the work);
             the lines are the re-engagements booked on each in a row with no
             revival since, the oldest first.
 
@@ -211,7 +213,7 @@ class CrmLead(models.Model):
         too: the leader's answer starts a new budget.
         """
         if not self:
-            return set(), {}
+            return set(), {}, {}
         self.env["mail.activity"].flush_model()
         self.env["workflow.log.line"].flush_model()
         self.env.cr.execute(
@@ -233,7 +235,8 @@ class CrmLead(models.Model):
                               AND log.dry_run IS NOT TRUE
                               AND log.date_start > COALESCE(stop.since, '-infinity')
                          ORDER BY log.date_start, line.id
-                       )
+                       ),
+                       %(next_meeting)s
                   FROM crm_lead lead
                   LEFT JOIN LATERAL (
                       SELECT GREATEST(
@@ -262,14 +265,19 @@ class CrmLead(models.Model):
                 past_decisions=bool(past_decisions),
                 types=WORK_MESSAGE_TYPES,
                 revived=CUSTOMER_REVIVED,
+                next_meeting=self.env["opportunity.followup.work"]._next_meeting_sql(
+                    SQL("lead.id"), now
+                ),
             )
         )
-        pending, streaks = set(), {}
-        for lead_id, is_pending, line_ids in self.env.cr.fetchall():
+        pending, streaks, meetings = set(), {}, {}
+        for lead_id, is_pending, line_ids, meeting in self.env.cr.fetchall():
             if is_pending:
                 pending.add(lead_id)
+            elif meeting:
+                meetings[lead_id] = meeting
             streaks[lead_id] = line_ids
-        return pending, streaks
+        return pending, streaks, meetings
 
     def _followup_decision_targets(self, default_user):
         """``{lead id: who decides about it}``: its team leader, else the

@@ -304,7 +304,8 @@ class OpportunityFollowupRunner(models.AbstractModel):
         # every chunk shares stays: the next chunk does not read it again.
         self.env.flush_all()
         for model in PER_DEAL_MODELS:
-            self.env[model].invalidate_model(flush=False)
+            if model in self.env:
+                self.env[model].invalidate_model(flush=False)
 
     @api.model
     def _commit_progress(self, processed, remaining=None):

@@ -106,38 +106,19 @@ class OpportunityFollowupWork(models.AbstractModel):
         return work
 
     @api.model
-    def _plans(self, leads, now):
-        """What is planned on ``leads``, in one query: ``(ids of those with
-        an open activity, {lead id: start of its next meeting})``, a meeting
-        still to come (ending after ``now``) being a plan as an open activity
-        is. Colleagues' activities and meetings count, readable or not
-        (booking a re-engagement too would double the work)."""
-        if not leads:
-            return set(), {}
-        query = SQL(
-            """SELECT DISTINCT res_id, NULL::timestamp FROM mail_activity
-                WHERE res_model = %s AND res_id IN %s AND active IS TRUE""",
-            leads._name,
-            tuple(leads.ids),
+    def _next_meeting_sql(self, lead_id, now):
+        """SQL: the start of the next meeting of the deal ``lead_id`` (an SQL
+        expression) still to come at ``now`` (ending after it), NULL if none:
+        a meeting to come is a plan, as an open activity is. Colleagues'
+        meetings count, readable or not (booking a re-engagement too would
+        double the work)."""
+        return SQL(
+            """(SELECT min(event.start) FROM calendar_event event
+                 WHERE event.opportunity_id = %s AND event.active IS TRUE
+                   AND event.stop > %s)""",
+            lead_id,
+            now,
         )
-        if "calendar.event" in self.env:
-            query = SQL(
-                """%s UNION ALL
-                SELECT opportunity_id, min(start) FROM calendar_event
-                 WHERE opportunity_id IN %s AND active IS TRUE AND stop > %s
-              GROUP BY opportunity_id""",
-                query,
-                tuple(leads.ids),
-                now,
-            )
-        self.env.cr.execute(query)
-        pending, meetings = set(), {}
-        for lead_id, start in self.env.cr.fetchall():
-            if start:
-                meetings[lead_id] = start
-            else:
-                pending.add(lead_id)
-        return pending, meetings
 
     @api.model
     def _first_message_sql(self, lead_id, start, end):

@@ -210,7 +210,9 @@ class TestDecision(DecideCase):
                 "revive_count:sum",
             ],
         )
-        self.assertEqual((followups, pending, asked, lost, revived), (2, 2, 1, 1, 0))
+        # Both re-engagements were completed: their results counted then, none
+        # is pending.
+        self.assertEqual((followups, pending, asked, lost, revived), (2, 0, 1, 1, 0))
 
 
 class TestOneCallPerCustomer(FollowupCase):
