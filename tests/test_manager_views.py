@@ -75,8 +75,11 @@ class TestOverdueFilter(FollowupCase):
             [*domain, ("id", "in", [lead.id for lead in leads.values()])]
         )
         self.assertEqual(found, leads["Overdue"] | leads["Escalated"])
-        action = self.env.ref("crm_opportunity_followup.crm_lead_action_stale")
-        context = safe_eval(action.context)
+        # The menu's action, as the web client loads it for the manager.
+        action = self.env["ir.actions.actions"]._for_xml_id(
+            "crm_opportunity_followup.crm_lead_action_stale"
+        )
+        context = safe_eval(action["context"])
         self.assertEqual(context.get("search_default_filter_followup_overdue"), 1)
         self.assertEqual(context.get("search_default_filter_followup_stale"), 1)
 
