@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytz
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 from odoo.tools import SQL, format_date
 
@@ -69,6 +69,13 @@ class CrmLead(models.Model):
     )
     followup_pause_reason = fields.Char(
         string="Re-engagement Pause Reason", tracking=True, copy=False
+    )
+    # The banner and *Resume*: a pause that has ended is no pause, though its
+    # date stays (the chatter's tracking tells the story).
+    followup_is_paused = fields.Boolean(
+        string="Re-engagement Paused",
+        compute="_compute_followup_is_paused",
+        help="Paused until today or later, in the opportunity's company's timezone.",
     )
 
     # The follow-up's detect query: without it PostgreSQL scans every lead.
@@ -136,6 +143,13 @@ class CrmLead(models.Model):
                 or settings["stale_days"],
             )
 
+    @api.depends("followup_paused_until", "company_id")
+    def _compute_followup_is_paused(self):
+        now = fields.Datetime.now()
+        for lead in self:
+            until = lead.followup_paused_until
+            lead.followup_is_paused = bool(until) and until >= lead._followup_today(now)
+
     def _compute_followup_customer_subject(self):
         # An email from anybody but the company's own users: the customer.
         messages = (
@@ -193,14 +207,20 @@ class CrmLead(models.Model):
             "object.partner_id.lang",
         )
 
+    @api.constrains("followup_paused_until")
+    def _check_followup_paused_until(self):
+        self._followup_check_pause_end(
+            {lead: lead.followup_paused_until for lead in self}
+        )
+
     def _merge_get_fields_specific(self):
         # Odoo keeps the most likely deal's value, else the first one set: a
         # customer's "not before March" on the duplicate would be lost, or a
         # shorter pause kept. The pause that lasts longest wins, with its
-        # reason.
+        # reason; one that has ended is no pause to keep.
         def latest_pause(leads):
             return max(
-                leads.filtered("followup_paused_until"),
+                leads.filtered("followup_is_paused"),
                 key=lambda lead: lead.followup_paused_until,
                 default=leads.browse(),
             )
@@ -388,6 +408,25 @@ class CrmLead(models.Model):
     # ------------------------------------------------------------
     # The stale clock
     # ------------------------------------------------------------
+
+    @api.model
+    def _followup_check_pause_end(self, ends):
+        """Refuse a pause that would end before today where its opportunity
+        is: it would pause nothing, yet look paused.
+
+        :param ends: ``{lead: the day its pause ends}`` (False: no pause)
+        """
+        now = fields.Datetime.now()
+        for lead, until in ends.items():
+            if until and until < lead._followup_today(now):
+                raise ValidationError(
+                    self.env._(
+                        "A re-engagement pause must last until today or later: "
+                        "%(date)s is in the past (%(name)s).",
+                        date=format_date(self.env, until),
+                        name=lead.display_name,
+                    )
+                )
 
     def _followup_today(self, now):
         """Today where this opportunity's company is (the current company's
