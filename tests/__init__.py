@@ -6,6 +6,7 @@ from . import test_daily_cap
 from . import test_draft
 from . import test_ecosystem
 from . import test_escalation
+from . import test_followup_state
 from . import test_log
 from . import test_merge
 from . import test_multi_company
