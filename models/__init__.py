@@ -1,4 +1,5 @@
 from . import crm_lead
+from . import crm_lead_customer_email
 from . import crm_lead_followup_state
 from . import crm_stage
 from . import crm_team

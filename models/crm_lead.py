@@ -323,7 +323,8 @@ class CrmLead(models.Model):
         """*Send Now* on an activity's email template of opportunities. Odoo
         posts it as an automatic notification; sent by a person, it is work on
         the deal (and resets the stale clock), as the same email sent from the
-        composer. Refused where it would reach nobody: posted anyway, it would
+        composer; the email a re-engagement offers completes it ("Email
+        sent"). Refused where it would reach nobody: posted anyway, it would
         look sent and hide the deal from the next runs."""
         template = self.env["mail.template"].browse(template_id).exists()
         if not template or template.model != self._name:
@@ -342,6 +343,7 @@ class CrmLead(models.Model):
         self.message_post_with_source(
             template, message_type="comment", subtype_xmlid="mail.mt_comment"
         )
+        self.env["mail.activity"]._followup_done_by_email(self, template)
         return True
 
     def action_open_followup_history(self):

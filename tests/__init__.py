@@ -16,6 +16,7 @@ from . import test_platform
 from . import test_preview
 from . import test_revival
 from . import test_runner
+from . import test_salesperson
 from . import test_settings
 from . import test_stage_email
 from . import test_stale_clock
