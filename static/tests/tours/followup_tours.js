@@ -146,6 +146,11 @@ registry.category("web_tour.tours").add("crm_opportunity_followup_pause_tour", {
             run: "click",
         },
         {
+            content: "Open the date to change it",
+            trigger: ".modal div[name='paused_until'] button",
+            run: "click",
+        },
+        {
             content: "A day in the past",
             trigger: ".modal div[name='paused_until'] input",
             run: "edit 01/01/2020",
