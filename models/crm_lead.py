@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytz
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 from odoo.tools import SQL, format_date
 
@@ -69,6 +69,13 @@ class CrmLead(models.Model):
     )
     followup_pause_reason = fields.Char(
         string="Re-engagement Pause Reason", tracking=True, copy=False
+    )
+    # The banner and *Resume*: a pause that has ended is no pause, though its
+    # date stays (the chatter's tracking tells the story).
+    followup_is_paused = fields.Boolean(
+        string="Re-engagement Paused",
+        compute="_compute_followup_is_paused",
+        help="Paused until today or later, in the opportunity's company's timezone.",
     )
 
     # The follow-up's detect query: without it PostgreSQL scans every lead.
@@ -144,6 +151,13 @@ class CrmLead(models.Model):
                 or settings["stale_days"],
             )
 
+    @api.depends("followup_paused_until", "company_id")
+    def _compute_followup_is_paused(self):
+        now = fields.Datetime.now()
+        for lead in self:
+            until = lead.followup_paused_until
+            lead.followup_is_paused = bool(until) and until >= lead._followup_today(now)
+
     def _compute_followup_customer_subject(self):
         # An email from anybody but the company's own users: the customer.
         messages = (
@@ -201,14 +215,20 @@ class CrmLead(models.Model):
             "object.partner_id.lang",
         )
 
+    @api.constrains("followup_paused_until")
+    def _check_followup_paused_until(self):
+        self._followup_check_pause_end(
+            {lead: lead.followup_paused_until for lead in self}
+        )
+
     def _merge_get_fields_specific(self):
         # Odoo keeps the most likely deal's value, else the first one set: a
         # customer's "not before March" on the duplicate would be lost, or a
         # shorter pause kept. The pause that lasts longest wins, with its
-        # reason.
+        # reason; one that has ended is no pause to keep.
         def latest_pause(leads):
             return max(
-                leads.filtered("followup_paused_until"),
+                leads.filtered("followup_is_paused"),
                 key=lambda lead: lead.followup_paused_until,
                 default=leads.browse(),
             )
@@ -409,7 +429,8 @@ class CrmLead(models.Model):
         """*Send Now* on an activity's email template of opportunities. Odoo
         posts it as an automatic notification; sent by a person, it is work on
         the deal (and resets the stale clock), as the same email sent from the
-        composer. Refused where it would reach nobody: posted anyway, it would
+        composer; the email a re-engagement offers completes it ("Email
+        sent"). Refused where it would reach nobody: posted anyway, it would
         look sent and hide the deal from the next runs."""
         template = self.env["mail.template"].browse(template_id).exists()
         if not template or template.model != self._name:
@@ -428,6 +449,7 @@ class CrmLead(models.Model):
         self.message_post_with_source(
             template, message_type="comment", subtype_xmlid="mail.mt_comment"
         )
+        self.env["mail.activity"]._followup_done_by_email(self, template)
         return True
 
     def action_open_followup_history(self):
@@ -524,6 +546,24 @@ class CrmLead(models.Model):
         if model == "sale.order" and vals.get("state") == "sale":
             return self.env._("confirmed")
         return ""
+
+    def _followup_check_pause_end(self, ends):
+        """Refuse a pause that would end before today where its opportunity
+        is: it would pause nothing, yet look paused.
+
+        :param ends: ``{lead: the day its pause ends}`` (False: no pause)
+        """
+        now = fields.Datetime.now()
+        for lead, until in ends.items():
+            if until and until < lead._followup_today(now):
+                raise ValidationError(
+                    self.env._(
+                        "A re-engagement pause must last until today or later: "
+                        "%(date)s is in the past (%(name)s).",
+                        date=format_date(self.env, until),
+                        name=lead.display_name,
+                    )
+                )
 
     def _followup_today(self, now):
         """Today where this opportunity's company is (the current company's

@@ -126,17 +126,61 @@ class MailActivity(models.Model):
             .filtered("email_from")
         )
         customer_templates = leads._followup_customer_templates()
+        # Its email went out already (Preview, then Send): not offered twice.
+        # Sudo: the lines are the runner's record, read for the button only.
+        sent = set(
+            self.env["workflow.log.line"]
+            .sudo()
+            .search(
+                [
+                    # lead_id first: activity_ref has no index.
+                    ("lead_id", "in", leads.ids),
+                    ("activity_ref", "in", followups.ids),
+                    ("email_date", "!=", False),
+                ]
+            )
+            .mapped("activity_ref")
+        )
         for activity in self:
             templates = activity.activity_type_id.mail_template_ids
             is_lead_followup = activity.is_followup and activity.res_model == "crm.lead"
-            if is_lead_followup and activity.res_id in customer_templates:
+            if (
+                is_lead_followup
+                and activity.res_id in customer_templates
+                and activity.id not in sent
+            ):
                 # The email to the customer first, then the type's.
                 templates = customer_templates[activity.res_id] | templates
             activity.mail_template_ids = templates
 
+    def _to_store_defaults(self, target):
+        # The activity's Send Now asks before it sends and completes a
+        # re-engagement (static/src/activity_mail_template_patch.js).
+        return [*super()._to_store_defaults(target), "is_followup"]
+
     # ------------------------------------------------------------
     # What is open on opportunities, and booking
     # ------------------------------------------------------------
+
+    @api.model
+    def _followup_done_by_email(self, leads, template):
+        """*Send Now* of the email a re-engagement offers is the
+        re-engagement done: complete the open ones of ``leads`` that offer
+        ``template``, with the sender's rights, the feedback saying so.
+
+        :return: the re-engagements completed
+        """
+        offered = leads._followup_customer_templates()
+        followups = self.search(
+            [
+                ("res_model", "=", leads._name),
+                ("res_id", "in", leads.ids),
+                ("is_followup", "=", True),
+            ]
+        ).filtered(lambda act: offered.get(act.res_id) == template)
+        if followups:
+            followups.action_feedback(feedback=self.env._("Email sent"))
+        return followups
 
     @api.model
     def _followup_open_followups(self, leads):

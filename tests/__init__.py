@@ -10,6 +10,7 @@ from . import test_ecosystem
 from . import test_escalation
 from . import test_linked_work
 from . import test_lift
+from . import test_followup_state
 from . import test_log
 from . import test_manager_views
 from . import test_merge
@@ -20,6 +21,7 @@ from . import test_platform
 from . import test_preview
 from . import test_revival
 from . import test_runner
+from . import test_salesperson
 from . import test_settings
 from . import test_stage_email
 from . import test_stale_clock

@@ -6,7 +6,7 @@ from datetime import timedelta
 from freezegun import freeze_time
 
 from odoo import fields
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import Form, users
 
 from .common import FollowupCase
@@ -73,3 +73,38 @@ class TestPause(FollowupCase):
         self.assertTrue(other.followup_paused_until)
         other.action_followup_resume()
         self.assertFalse(other.followup_paused_until)
+
+    @users("fu_sales")
+    def test_past_date_refused(self):
+        """A pause ending before today would pause nothing: the dialog and the
+        field both say so, and the deal stays as it was."""
+        lead = self.lead.with_user(self.env.user)
+        yesterday = fields.Date.today() - timedelta(days=1)
+        with self.assertRaises(ValidationError) as refused:
+            self._pause(lead, yesterday, "Too late")
+        self.assertRegex(
+            str(refused.exception), "must last until today or later: .* is in the past"
+        )
+        with self.assertRaises(ValidationError) as refused:
+            lead.followup_paused_until = yesterday
+        self.assertIn("is in the past", str(refused.exception))
+        self.assertFalse(lead.followup_paused_until)
+        # Today is still a pause: the runs keep away until tomorrow.
+        self._pause(lead, fields.Date.today(), "Call back tomorrow")
+        self.assertTrue(lead.followup_is_paused)
+
+    @users("fu_sales")
+    def test_ended_pause_shows_no_banner(self):
+        """The banner and *Resume* follow the pause, not its date: the day
+        after it ends, the deal shows as not paused any more."""
+        lead = self.lead.with_user(self.env.user)
+        until = fields.Date.today() + timedelta(days=3)
+        self._pause(lead, until, "Back from holidays")
+        self.assertTrue(lead.followup_is_paused)
+        with freeze_time(until):
+            lead.invalidate_recordset(["followup_is_paused"])
+            self.assertTrue(lead.followup_is_paused)
+        with freeze_time(until + timedelta(days=1)):
+            lead.invalidate_recordset(["followup_is_paused"])
+            self.assertFalse(lead.followup_is_paused)
+            self.assertEqual(lead.followup_paused_until, until)

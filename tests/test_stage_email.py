@@ -25,7 +25,7 @@ class TestStageWording(TemplatedCase):
         activity = self._followups(self.lead).with_user(self.salesperson)
         lead = self.lead.with_user(self.salesperson)
         lead.activity_send_mail(activity.mail_template_ids[:1].id)
-        return lead.message_ids[0]
+        return lead.message_ids.filtered(lambda m: m.message_type == "comment")[0]
 
     def test_only_a_template_on_opportunities(self):
         """A template of another model would be rendered on an opportunity's

@@ -69,7 +69,35 @@ class TestTours(HttpCase, FollowupCase):
         message = deal.message_ids.filtered(lambda m: m.message_type == "comment")[:1]
         self.assertEqual(message.author_id, self.salesperson.partner_id)
         self.assertEqual(message.partner_ids, customer)
-        self.assertIn("Hello Ada Lovelace,", message.body)
+        self.assertIn("Hello Ada,", message.body)
+        # Sent means done: the re-engagement is completed, saying so.
+        self.assertFalse(self._followups(deal))
+        done = self.Activity.with_context(active_test=False).search(
+            [("res_model", "=", "crm.lead"), ("res_id", "=", deal.id)]
+        )
+        self.assertEqual(done.mapped("feedback"), ["Email sent"])
+
+    def test_salesperson_pause_refuses_a_past_date(self):
+        deal = self._opportunity("Tour Pause Deal", days=20)
+        self.start_tour(
+            f"/odoo/crm.lead/{deal.id}",
+            "crm_opportunity_followup_pause_tour",
+            login="fu_sales",
+        )
+        self.assertFalse(deal.followup_paused_until)
+
+    def test_salesperson_my_reengagements(self):
+        mine = self._opportunity("Tour Mine", days=20)
+        theirs = self._opportunity(
+            "Tour Theirs", days=20, user_id=self.salesperson_2.id
+        )
+        self._run_cron()
+        self.assertTrue(self._followups(mine) and self._followups(theirs))
+        self.start_tour(
+            "/odoo/crm",
+            "crm_opportunity_followup_my_reengagements_tour",
+            login="fu_sales",
+        )
 
     def test_manager_sees_pending_apart(self):
         """The manager's report: a re-engagement booked this morning and not

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class CrmLeadFollowupPause(models.TransientModel):
@@ -17,6 +17,14 @@ class CrmLeadFollowupPause(models.TransientModel):
         help="Included: the opportunity wakes up by itself the day after.",
     )
     reason = fields.Char(help="For example: the customer asked to talk again in Q3.")
+
+    @api.constrains("paused_until")
+    def _check_paused_until(self):
+        # Said as the dialog is confirmed, before anything is written.
+        for wizard in self:
+            wizard.lead_ids._followup_check_pause_end(
+                dict.fromkeys(wizard.lead_ids, wizard.paused_until)
+            )
 
     def action_pause(self):
         """Pause them, with the user's own rights: salespeople pause the

@@ -114,8 +114,99 @@ registry.category("web_tour.tours").add("crm_opportunity_followup_send_tour", {
             run: "click",
         },
         {
+            content: "Asked once: send it and mark the re-engagement done",
+            trigger: ".modal-footer button:contains('Send & Mark Done')",
+            run: "click",
+        },
+        {
+            content: "Said once",
+            trigger: ".o_notification:contains('Email sent')",
+        },
+        {
             content: "The email shows in the chatter, greeting the contact",
-            trigger: ".o-mail-Message:contains('Hello Ada Lovelace')",
+            trigger: ".o-mail-Message:contains('Hello Ada,')",
+        },
+        {
+            content: "The re-engagement is done, with its feedback, and offers nothing more",
+            trigger:
+                ".o-mail-Message:contains('Email sent'):not(:has(.o-mail-ActivityMailTemplate-send))",
+        },
+        {
+            content: "No open re-engagement left to send it again",
+            trigger: "body:not(:has(.o-mail-Activity:contains('Re-engage: Tour Send Deal')))",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("crm_opportunity_followup_pause_tour", {
+    steps: () => [
+        {
+            content: "Pause the re-engagement of this deal",
+            trigger: ".o_form_view button[name='action_followup_pause']",
+            run: "click",
+        },
+        {
+            content: "Open the date to change it",
+            trigger: ".modal div[name='paused_until'] button",
+            run: "click",
+        },
+        {
+            content: "A day in the past",
+            trigger: ".modal div[name='paused_until'] input",
+            run: "edit 01/01/2020",
+        },
+        {
+            content: "The reason",
+            trigger: ".modal div[name='reason'] input",
+            run: "edit Customer asked",
+        },
+        {
+            content: "Pause",
+            trigger: ".modal-footer button[name='action_pause']",
+            run: "click",
+        },
+        {
+            content: "Refused, saying why",
+            trigger: ".modal:contains('is in the past')",
+        },
+        {
+            content: "Close the message",
+            trigger: ".modal:contains('is in the past') .modal-footer .btn-primary",
+            run: "click",
+        },
+        {
+            content: "Back to the pause dialog; cancel it",
+            trigger: ".modal-footer button.btn-secondary:contains('Cancel')",
+            run: "click",
+        },
+        {
+            content: "The deal shows no pause",
+            trigger:
+                "body:not(:has(.modal)) .o_form_view:not(:has(.alert-info:contains('paused until'))) button[name='action_followup_pause']",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("crm_opportunity_followup_my_reengagements_tour", {
+    steps: () => [
+        {
+            content: "Open the Sales menu",
+            trigger: ".o_main_navbar button:contains('Sales')",
+            run: "click",
+        },
+        {
+            content: "My Re-engagements",
+            trigger: ".o-dropdown--menu .dropdown-item:contains('My Re-engagements')",
+            run: "click",
+        },
+        {
+            content: "My open re-engagement's deal is listed, nobody else's",
+            trigger:
+                ".o_list_renderer:has(tr:contains('Tour Mine')):not(:has(tr:contains('Tour Theirs')))",
+        },
+        {
+            content: "Its marker says a re-engagement is open",
+            trigger: ".o_list_renderer tr:contains('Tour Mine') td:contains('Re-engaging')",
         },
     ],
 });
