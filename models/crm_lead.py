@@ -689,9 +689,7 @@ class CrmLead(models.Model):
             meeting = self.env["opportunity.followup.work"]._planned_meeting_sql(
                 lead_id, now
             )
-            return (
-                SQL("(%s OR %s)", open_activity, meeting) if meeting else open_activity
-            )
+            return SQL("(%s OR %s)", open_activity, meeting)
 
         return Domain.custom(to_sql=to_sql)
 

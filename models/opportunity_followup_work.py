@@ -154,16 +154,7 @@ class OpportunityFollowupWork(models.AbstractModel):
     @api.model
     def _planned_meeting_sql(self, lead_id, now):
         """SQL true where the deal ``lead_id`` has a meeting still to come."""
-        if "calendar.event" not in self.env:
-            return None
-        return SQL(
-            """EXISTS (
-                SELECT 1 FROM calendar_event meeting
-                 WHERE meeting.opportunity_id = %s AND meeting.active IS TRUE
-                   AND meeting.stop > %s)""",
-            lead_id,
-            now,
-        )
+        return SQL("%s IS NOT NULL", self._next_meeting_sql(lead_id, now))
 
     @api.model
     def _last_work(self, leads, now):
