@@ -300,7 +300,12 @@ class WorkflowLogLine(models.Model):
                            AND done.res_id = line.lead_id
                            AND done.active IS NOT TRUE
                            AND done.date_done >= log.date_start::date
-                           AND done.date_done <= (log.date_start + %(window)s)::date),
+                           AND done.date_done <= (log.date_start + %(window)s)::date
+                           -- marked done by itself (crm.lead._followup_resolve):
+                           -- nobody's work, what revived the deal is its result
+                           AND NOT (line.resolved_result IS NOT NULL
+                                    AND (done.id = line.activity_ref
+                                         OR done.is_followup_escalation IS TRUE))),
                        (SELECT min(message.date)
                           FROM mail_message message
                           JOIN mail_tracking_value tracking
