@@ -297,14 +297,90 @@ class CrmLead(models.Model):
             for lead in self
         }
 
+    def _followup_draft_decisions(self, decisions, params):
+        """The note of the Decide activity, in the language of whom decides
+        (``followup_decision_note``): the re-engagements tried in vain, when,
+        of which type, for whom, what became of each and its feedback.
+
+        :param decisions: ``{lead id: Decision}`` (``decide``: its assignee,
+            its history of log lines)
+        :return: ``{lead id: {"days", "summary", "note", "reason"}}``
+        """
+        leads, Message = self, self.env["opportunity.followup.message"]
+        history, last_work = self.env["opportunity.followup.work"]._history(
+            leads, params
+        )
+        date, type_name = Message._memos()
+        # Done re-engagements are archived; sudo: the leader reads what their
+        # salespeople were given (the lines and activities of the runs),
+        # readable by the one running it or not.
+        lines = (
+            self.env["workflow.log.line"]
+            .sudo()
+            .union(*(decisions[lead.id].history for lead in leads))
+        )
+        activities = {
+            activity.id: activity
+            for activity in self.env["mail.activity"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_fetch(
+                [("id", "in", [ref for ref in lines.mapped("activity_ref") if ref])],
+                ["date_done", "feedback", "active"],
+            )
+        }
+        drafts, notes = {}, defaultdict(dict)
+        for lead in leads:
+            decision = decisions[lead.id]
+            lang = decision.assignee.lang or self.env.lang or "en_US"
+            values = Message._values(lead, lang, history.get(lead.id), date, type_name)
+            env = values["lead"].env
+            tried = []
+            for line in decision.history:
+                activity = activities.get(line.activity_ref)
+                done = activity and not activity.active and activity.date_done
+                tried.append(
+                    {
+                        "date": date(lang, lead._followup_today(line.date)),
+                        "type": type_name(lang, line.activity_type_id.id),
+                        "user": line.assignee_id.name or env._("nobody"),
+                        "done": done and date(lang, done),
+                        "feedback": done and Message._feedback(activity),
+                    }
+                )
+            since = tried[0]["date"]
+            days = (lead._followup_today(params.now) - last_work[lead.id]).days
+            values.update(tried=tried, count=len(tried), since=since, days=days)
+            drafts[lead.id] = {
+                "days": days,
+                "summary": env._(
+                    "Decide: %(name)s (re-engaged %(count)s times, no answer since "
+                    "%(date)s)",
+                    name=lead.name,
+                    count=len(tried),
+                    date=since,
+                ),
+                # In the language of the log's readers, not the leader's.
+                "reason": self.env._(
+                    "Re-engaged %(count)s times with no answer since %(date)s: "
+                    "%(user)s is asked to decide.",
+                    count=len(tried),
+                    date=format_date(
+                        self.env, lead._followup_today(decision.history[0].date)
+                    ),
+                    user=decision.assignee.name,
+                ),
+            }
+            notes[lang][lead.id] = values
+        Message._render_notes("followup_decision_note", notes, drafts)
+        return drafts
+
     def _followup_ask_decisions(self, decisions, lines, params):
         """One Decide activity for each of these opportunities (decided
         ``decide``), for the one the decision names, due today, its note the
         re-engagements tried; none in a preview. Completes their ``lines``
         (log line values by lead id)."""
-        drafts = self.env["opportunity.followup.message"]._draft_decision(
-            self, decisions, params
-        )
+        drafts = self._followup_draft_decisions(decisions, params)
         activity_type = (
             self.env.ref(DECIDE_ACTIVITY_TYPE, raise_if_not_found=False)
             or self.env.ref(ESCALATION_ACTIVITY_TYPE, raise_if_not_found=False)

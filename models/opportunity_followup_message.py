@@ -5,16 +5,10 @@ from textwrap import shorten
 from markupsafe import Markup
 
 from odoo import api, models
-from odoo.fields import Domain
-from odoo.tools import SQL, format_amount, format_date
+from odoo.tools import format_amount, format_date
 
-# How many completed activities the notes mention.
-HISTORY_SIZE = 3
 # How much of the last completed activity's feedback the notes quote.
 FEEDBACK_SIZE = 300
-# What the notes and the stale clock read of a completed activity.
-HISTORY_FIELDS = ["res_id", "activity_type_id", "summary", "date_done", "feedback"]
-HISTORY_FIELDS += ["user_id", "is_followup"]
 # Between the notes of one rendering: neither PostgreSQL text (what the notes
 # show) nor XML (the templates) can hold a NUL, so no note contains it.
 NOTE_SEPARATOR = Markup("\x00")
@@ -24,7 +18,8 @@ class OpportunityFollowupMessage(models.AbstractModel):
     """The notes of a re-engagement (the brief) and of its escalation, in the
     language of whom each goes to: QWeb templates, changed by inheritance
     (``data/followup_brief_templates.xml``), and the values this hands them.
-    The customer's email is a ``mail.template`` (see ``mail.activity``)."""
+    The leader's Decide note uses the same (see ``crm_lead_decision.py``); the
+    customer's email is a ``mail.template`` (see ``mail.activity``)."""
 
     _name = "opportunity.followup.message"
     _description = "Re-engagement Brief"
@@ -44,7 +39,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
         """
         grouped = grouped or {}
         last_messages, linked = leads._followup_last_traces(params.now)
-        history, last_work = self._read_history(leads, params, last_messages, linked)
+        history, last_work = self.env["opportunity.followup.work"]._history(
+            leads, params, last_messages, linked
+        )
         # The latest message's author and kind say how it was last touched;
         # sudo: colleagues' messages count, readable by the runner or not.
         message_ids = [message_id for message_id, _date in last_messages.values()]
@@ -143,7 +140,9 @@ class OpportunityFollowupMessage(models.AbstractModel):
         :param targets: ``{lead id: the user the escalation goes to}``
         :return: ``{lead id: {"days", "summary", "note", "reason"}}``
         """
-        history, last_work = self._read_history(leads, params)
+        history, last_work = self.env["opportunity.followup.work"]._history(
+            leads, params
+        )
         date, type_name = self._memos()
         drafts, notes = {}, defaultdict(dict)
         for lead in leads:
@@ -185,86 +184,6 @@ class OpportunityFollowupMessage(models.AbstractModel):
         return drafts
 
     @api.model
-    def _draft_decision(self, leads, decisions, params):
-        """The note of the Decide activity, in the language of whom decides
-        (``followup_decision_note``): the re-engagements tried in vain, when,
-        of which type, for whom, what became of each and its feedback.
-
-        :param decisions: ``{lead id: Decision}`` (``decide``: its assignee,
-            its history of log lines)
-        :return: ``{lead id: {"days", "summary", "note", "reason"}}``
-        """
-        history, last_work = self._read_history(leads, params)
-        date, type_name = self._memos()
-        # Done re-engagements are archived; sudo: the leader reads what their
-        # salespeople were given (the lines and activities of the runs),
-        # readable by the one running it or not.
-        lines = (
-            self.env["workflow.log.line"]
-            .sudo()
-            .union(*(decisions[lead.id].history for lead in leads))
-        )
-        activities = {
-            activity.id: activity
-            for activity in self.env["mail.activity"]
-            .sudo()
-            .with_context(active_test=False)
-            .search_fetch(
-                [("id", "in", [ref for ref in lines.mapped("activity_ref") if ref])],
-                ["date_done", "feedback", "active"],
-            )
-        }
-        drafts, notes = {}, defaultdict(dict)
-        for lead in leads:
-            decision = decisions[lead.id]
-            lang = decision.assignee.lang or self.env.lang or "en_US"
-            values = self._values(lead, lang, history.get(lead.id), date, type_name)
-            env = values["lead"].env
-            tried = []
-            for line in decision.history:
-                activity = activities.get(line.activity_ref)
-                done = activity and not activity.active and activity.date_done
-                tried.append(
-                    {
-                        "date": date(lang, lead._followup_today(line.date)),
-                        "type": type_name(lang, line.activity_type_id.id),
-                        "user": line.assignee_id.name or env._("nobody"),
-                        "done": done and date(lang, done),
-                        "feedback": done
-                        and activity.feedback
-                        and shorten(
-                            activity.feedback.strip(), FEEDBACK_SIZE, placeholder="…"
-                        ),
-                    }
-                )
-            since = tried[0]["date"]
-            days = (lead._followup_today(params.now) - last_work[lead.id]).days
-            values.update(tried=tried, count=len(tried), since=since, days=days)
-            drafts[lead.id] = {
-                "days": days,
-                "summary": env._(
-                    "Decide: %(name)s (re-engaged %(count)s times, no answer since "
-                    "%(date)s)",
-                    name=lead.name,
-                    count=len(tried),
-                    date=since,
-                ),
-                # In the language of the log's readers, not the leader's.
-                "reason": self.env._(
-                    "Re-engaged %(count)s times with no answer since %(date)s: "
-                    "%(user)s is asked to decide.",
-                    count=len(tried),
-                    date=format_date(
-                        self.env, lead._followup_today(decision.history[0].date)
-                    ),
-                    user=decision.assignee.name,
-                ),
-            }
-            notes[lang][lead.id] = values
-        self._render_notes("followup_decision_note", notes, drafts)
-        return drafts
-
-    @api.model
     def _values(self, lead, lang, activities, date, type_name):
         """What both notes show of ``lead`` in ``lang``: ``lead``, ``name``,
         ``stage``, and ``history``: its completed ``activities``, the latest
@@ -276,14 +195,19 @@ class OpportunityFollowupMessage(models.AbstractModel):
                 "date": date(lang, activity.date_done),
                 # A done re-engagement's summary would repeat the brief's own.
                 "summary": not activity.is_followup and activity.summary,
-                "feedback": activity.feedback
-                and shorten(activity.feedback.strip(), FEEDBACK_SIZE, placeholder="…"),
+                "feedback": self._feedback(activity),
                 "activity": activity,
             }
             for activity in activities or ()
         ]
         stage = lead.stage_id.name or lead.env._("none")
         return {"lead": lead, "name": lead.name, "stage": stage, "history": history}
+
+    @api.model
+    def _feedback(self, activity):
+        """The feedback of a completed activity as the notes quote it."""
+        feedback = activity.feedback and activity.feedback.strip()
+        return feedback and shorten(feedback, FEEDBACK_SIZE, placeholder="…")
 
     @api.model
     def _render_notes(self, template, notes, drafts):
@@ -326,45 +250,3 @@ class OpportunityFollowupMessage(models.AbstractModel):
             return env["mail.activity.type"].browse(type_id).name or env._("Activity")
 
         return date, type_name
-
-    @api.model
-    def _read_history(self, leads, params, messages=None, linked=None):
-        """``({lead id: its latest completed activities, the latest first, at
-        most HISTORY_SIZE}, {lead id: day of the last work on it})``: Odoo keeps
-        done activities forever, the notes show a few, the clock their day."""
-        if not leads:
-            return {}, {}
-
-        def latest(model, alias, query):
-            # The ORM has no "first n per group": a window over each lead's
-            # done activities, ranked as the notes list them.
-            return SQL(
-                """%(id)s IN (
-                    SELECT ranked.id FROM (
-                        SELECT done.id, row_number() OVER (PARTITION BY done.res_id
-                                   ORDER BY done.date_done DESC, done.id DESC) AS rank
-                          FROM mail_activity done
-                         WHERE done.res_model = 'crm.lead' AND done.res_id IN %(ids)s
-                           AND done.active IS NOT TRUE AND done.date_done IS NOT NULL
-                    ) ranked WHERE ranked.rank <= %(size)s)""",
-                id=SQL.identifier(alias, "id"),
-                ids=tuple(leads.ids),
-                size=HISTORY_SIZE,
-            )
-
-        # Done activities are archived; the running user may not read all of
-        # them, yet the salesperson must see the whole story.
-        activities = self.env["mail.activity"].sudo().with_context(active_test=False)
-        done = activities.search_fetch(
-            Domain.custom(to_sql=latest),
-            HISTORY_FIELDS,
-            order="date_done desc, id desc",
-        )
-        history = defaultdict(list)
-        for activity in done:
-            history[activity.res_id].append(activity)
-        done_days = {lead_id: acts[0].date_done for lead_id, acts in history.items()}
-        last_work = leads._followup_last_work_dates(
-            params.clock, messages, done_days, linked
-        )
-        return history, last_work

@@ -1,7 +1,16 @@
+from collections import defaultdict
+
 from odoo import SUPERUSER_ID, api, models
+from odoo.fields import Domain
 from odoo.tools import SQL, format_amount
 
 from .followup_const import WORK_MESSAGE_TYPES
+
+# How many completed activities the notes mention.
+HISTORY_SIZE = 3
+# What the notes and the stale clock read of a completed activity.
+HISTORY_FIELDS = ["res_id", "activity_type_id", "summary", "date_done", "feedback"]
+HISTORY_FIELDS += ["user_id", "is_followup"]
 
 
 class OpportunityFollowupWork(models.AbstractModel):
@@ -279,3 +288,45 @@ class OpportunityFollowupWork(models.AbstractModel):
             )
         description = env["ir.model"]._get(document._name).name
         return f"{description} {document.with_env(env).display_name}"
+
+    @api.model
+    def _history(self, leads, params, messages=None, linked=None):
+        """``({lead id: its latest completed activities, the latest first, at
+        most HISTORY_SIZE}, {lead id: day of the last work on it})``: Odoo keeps
+        done activities forever, the notes show a few, the clock their day."""
+        if not leads:
+            return {}, {}
+
+        def latest(model, alias, query):
+            # The ORM has no "first n per group": a window over each lead's
+            # done activities, ranked as the notes list them.
+            return SQL(
+                """%(id)s IN (
+                    SELECT ranked.id FROM (
+                        SELECT done.id, row_number() OVER (PARTITION BY done.res_id
+                                   ORDER BY done.date_done DESC, done.id DESC) AS rank
+                          FROM mail_activity done
+                         WHERE done.res_model = 'crm.lead' AND done.res_id IN %(ids)s
+                           AND done.active IS NOT TRUE AND done.date_done IS NOT NULL
+                    ) ranked WHERE ranked.rank <= %(size)s)""",
+                id=SQL.identifier(alias, "id"),
+                ids=tuple(leads.ids),
+                size=HISTORY_SIZE,
+            )
+
+        # Done activities are archived; the running user may not read all of
+        # them, yet the salesperson must see the whole story.
+        activities = self.env["mail.activity"].sudo().with_context(active_test=False)
+        done = activities.search_fetch(
+            Domain.custom(to_sql=latest),
+            HISTORY_FIELDS,
+            order="date_done desc, id desc",
+        )
+        history = defaultdict(list)
+        for activity in done:
+            history[activity.res_id].append(activity)
+        done_days = {lead_id: acts[0].date_done for lead_id, acts in history.items()}
+        last_work = leads._followup_last_work_dates(
+            params.clock, messages, done_days, linked
+        )
+        return history, last_work
