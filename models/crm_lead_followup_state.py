@@ -60,6 +60,8 @@ class CrmLead(models.Model):
     def _search_followup_state(self, operator, value):
         if operator != "in":
             return NotImplemented
+        # The domains below read mail_activity in SQL: pending changes first.
+        self.env["mail.activity"].flush_model()
         now = fields.Datetime.now()
         escalated = self._followup_activity_domain(ESCALATED_SQL)
         overdue = (

@@ -44,8 +44,11 @@ class OpportunityFollowupMessage(models.AbstractModel):
         )
         # The latest message's author and kind say how it was last touched;
         # sudo: colleagues' messages count, readable by the runner or not.
-        message_ids = [message_id for message_id, _date in last_messages.values()]
-        messages = self.env["mail.message"].sudo().browse(message_ids)
+        messages = (
+            self.env["mail.message"]
+            .sudo()
+            .browse([message_id for message_id, _date in last_messages.values()])
+        )
         messages = {message.res_id: message for message in messages}
         stage_tones = self.env["crm.stage"]._followup_tones(leads.team_id)
         date, type_name = self._memos()
@@ -93,21 +96,16 @@ class OpportunityFollowupMessage(models.AbstractModel):
         (``activity_type``, done by ``done_by``), else ``update`` (an edit of
         the record).
 
-        :param linked: ``(moment, kind, document)``, the latest work on a
-            linked document (see ``opportunity.followup.work._last_work``)
-        """
+        :param linked: ``(moment, kind, document)``: see ``_last_work`` of
+            ``opportunity.followup.work``"""
         lead, history = values["lead"], values["history"]
         if (
             linked
             and lead._followup_linked_day({lead.id: linked}) == day
             and not (message and message.date > linked[0])
         ):
-            return {
-                "touch": "document",
-                "document": self.env["opportunity.followup.work"]._describe(
-                    linked[2], lang
-                ),
-            }
+            work = self.env["opportunity.followup.work"]
+            return {"touch": "document", "document": work._describe(linked[2], lang)}
         if message and lead._followup_today(message.date) == day:
             # A note is what Log note writes: an internal subtype.
             touch = "note" if message.subtype_id.internal else "message"
