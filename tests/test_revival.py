@@ -105,9 +105,10 @@ class TestRevivalResults(RevivalCase):
         self._refresh(41)
         self.assertEqual(line.revival_result, "ignored")
         self.assertTrue(line.revival_closed)
-        # A final result is not read again.
+        # Final since the win ended its re-engagement (a completed one counts
+        # at once), and not read again.
         self._refresh(42)
-        self.assertEqual(line.revival_checked, at(41).date())
+        self.assertEqual(line.revival_checked, at(40).date())
 
     def test_the_cron_stops_when_its_budget_is_spent(self):
         _log, lines = self._book(self.env["crm.lead"].union(*self.leads.values()))
