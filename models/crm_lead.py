@@ -299,6 +299,21 @@ class CrmLead(models.Model):
                     ),
                 )
 
+    def _followup_open_reminders(self, *flags):
+        """The open activities this addon booked on these opportunities, of
+        the kinds ``flags`` (``is_followup``, ``is_followup_escalation``,
+        ``is_followup_decision``), whoever they are for (sudo: the callers
+        say why colleagues' count)."""
+        return (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                Domain("res_model", "=", self._name)
+                & Domain("res_id", "in", self.ids)
+                & Domain.OR(Domain(flag, "=", True) for flag in flags)
+            )
+        )
+
     def _followup_resolve(self, result, what, when=None):
         """The deal came back to life by other means than its re-engagement:
         mark its open re-engagement done (Odoo's *Mark Done*, which the
@@ -317,18 +332,8 @@ class CrmLead(models.Model):
         )
         if not leads:
             return
-        activities = (
-            self.env["mail.activity"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", self._name),
-                    ("res_id", "in", leads.ids),
-                    "|",
-                    ("is_followup", "=", True),
-                    ("is_followup_escalation", "=", True),
-                ]
-            )
+        activities = leads._followup_open_reminders(
+            "is_followup", "is_followup_escalation"
         )
         if not activities:
             return
@@ -358,20 +363,9 @@ class CrmLead(models.Model):
         A pause that has already ended changes nothing."""
         # Sudo: the user may edit the deal (the write above checked it); its
         # re-engagement and the leader's escalation go with that decision.
-        open_activities = (
-            self.env["mail.activity"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", self._name),
-                    ("res_id", "in", self.ids),
-                    "|",
-                    ("is_followup", "=", True),
-                    ("is_followup_escalation", "=", True),
-                ]
-            )
-            .grouped("res_id")
-        )
+        open_activities = self._followup_open_reminders(
+            "is_followup", "is_followup_escalation"
+        ).grouped("res_id")
         now = fields.Datetime.now()
         for lead in self:
             activities = open_activities.get(lead.id)

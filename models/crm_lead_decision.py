@@ -135,17 +135,7 @@ class CrmLead(models.Model):
         # Sudo: the decision itself (an edit of the deal, marking it lost)
         # went through the user's own rights; the leader's reminder of it,
         # and the run's log line, follow it whoever made it.
-        activities = (
-            self.env["mail.activity"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", self._name),
-                    ("res_id", "in", self.ids),
-                    ("is_followup_decision", "=", True),
-                ]
-            )
-        )
+        activities = self._followup_open_reminders("is_followup_decision")
         if not activities:
             return
         self.env["workflow.log.line"].sudo().search(
