@@ -1,5 +1,7 @@
 from . import crm_lead
 from . import crm_lead_decision
+from . import crm_lead_lift
+from . import crm_lead_resolve
 from . import crm_lead_customer_email
 from . import crm_lead_followup_state
 from . import crm_stage

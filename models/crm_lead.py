@@ -256,49 +256,6 @@ class CrmLead(models.Model):
             self._followup_resolve_revived(before)
         return result
 
-    def _followup_revival_watch(self, vals):
-        """``{lead id: (won status, (stage sequence, stage id))}`` before
-        ``vals`` is written, of these deals with an open re-engagement, where
-        ``vals`` may win, lose or move them forward; empty otherwise."""
-        if not {"stage_id", "active", "probability", "won_status"} & vals.keys():
-            return {}
-        # Sudo: whoever moves the deal closes its reminder, readable or not.
-        open_ids = {
-            activity.res_id
-            for activity in self.env["mail.activity"]
-            .sudo()
-            .search_fetch(
-                [
-                    ("res_model", "=", self._name),
-                    ("res_id", "in", self.ids),
-                    ("is_followup", "=", True),
-                ],
-                ["res_id"],
-            )
-        }
-        return {
-            lead.id: (lead.won_status, (lead.stage_id.sequence, lead.stage_id.id))
-            for lead in self
-            if lead.id in open_ids
-        }
-
-    def _followup_resolve_revived(self, before):
-        """Close the re-engagements of these deals that the write just won,
-        lost or moved to a later stage (see :meth:`_followup_resolve`)."""
-        for lead in self.browse(list(before)):
-            won_status, stage = before[lead.id]
-            if lead.won_status != won_status and lead.won_status == "won":
-                lead._followup_resolve("won", self.env._("the deal was won"))
-            elif lead.won_status != won_status and lead.won_status == "lost":
-                lead._followup_resolve("lost", self.env._("the deal was lost"))
-            elif (lead.stage_id.sequence, lead.stage_id.id) > stage:
-                lead._followup_resolve(
-                    "advanced",
-                    self.env._(
-                        "the deal moved forward to %(stage)s", stage=lead.stage_id.name
-                    ),
-                )
-
     def _followup_open_reminders(self, *flags):
         """The open activities this addon booked on these opportunities, of
         the kinds ``flags`` (``is_followup``, ``is_followup_escalation``,
@@ -313,48 +270,6 @@ class CrmLead(models.Model):
                 & Domain.OR(Domain(flag, "=", True) for flag in flags)
             )
         )
-
-    def _followup_resolve(self, result, what, when=None):
-        """The deal came back to life by other means than its re-engagement:
-        mark its open re-engagement done (Odoo's *Mark Done*, which the
-        chatter shows), its feedback saying what happened and when, and the
-        open escalation of it likewise; its log line records ``result`` (a
-        revival result: won, lost, advanced, worked). Where the company's
-        settings say so (Close Revived Re-engagements); nothing else of the
-        salesperson's is touched.
-
-        :param what: what happened, as the end of "Resolved: ... on <date>."
-        """
-        # Sudo: the customer's email (through the gateway, or the portal), a
-        # colleague's quotation close a reminder they may not read.
-        leads = self.sudo().filtered(
-            lambda lead: (lead.company_id or self.env.company).followup_auto_resolve
-        )
-        if not leads:
-            return
-        activities = leads._followup_open_reminders(
-            "is_followup", "is_followup_escalation"
-        )
-        if not activities:
-            return
-        when = when or fields.Datetime.now()
-        # The log is the runner's own record: no user writes its lines.
-        self.env["workflow.log.line"].sudo().search(
-            [
-                ("lead_id", "in", leads.ids),
-                ("activity_ref", "in", activities.filtered("is_followup").ids),
-                ("resolved_result", "=", False),
-            ]
-        ).write({"resolved_result": result, "resolved_date": when})
-        for lead_id, acts in activities.grouped("res_id").items():
-            lead = leads.browse(lead_id)
-            acts.action_feedback(
-                feedback=self.env._(
-                    "Resolved: %(what)s on %(date)s.",
-                    what=what,
-                    date=format_date(self.env, lead._followup_today(when)),
-                )
-            )
 
     def _followup_pause_open_activities(self):
         """A pause decides what becomes of what the re-engagement left open:
@@ -527,19 +442,6 @@ class CrmLead(models.Model):
         if "sale.order" in self.env and "opportunity_id" in self.env["sale.order"]:
             sources["sale.order"] = "opportunity_id"
         return sources
-
-    @api.model
-    def _followup_work_milestones(self, model, vals):
-        """What ``vals``, written on documents of the work source ``model``
-        (see :meth:`_followup_work_sources`), makes of them, if it revives
-        their deal: a quotation *sent* or *confirmed*. Its open re-engagement
-        then ends itself as *advanced* (see :meth:`_followup_resolve`).
-        Empty: nothing of the kind."""
-        if model == "sale.order" and vals.get("state") == "sent":
-            return self.env._("sent")
-        if model == "sale.order" and vals.get("state") == "sale":
-            return self.env._("confirmed")
-        return ""
 
     def _followup_check_pause_end(self, ends):
         """Refuse a pause that would end before today where its opportunity
@@ -1166,72 +1068,6 @@ class CrmLead(models.Model):
                 ),
             )
         return decisions
-
-    def _followup_holdout_skips(self, params, history):
-        """Rule 4 of :meth:`_followup_decide`: ``{lead id: Decision}``
-        ``skipped_held_out`` for those of these opportunities an earlier run
-        held out less than the result window ago. Left alone meanwhile, as
-        the comparison needs: a re-engagement now would count in the result
-        of a deal that was not re-engaged.
-
-        :param history: ``workflow.log.line._followup_holdout_history``
-        """
-        window = timedelta(days=params.holdout_days)
-        return {
-            lead.id: Decision(
-                "skipped_held_out",
-                self.env._(
-                    "Held out on %(date)s to measure the lift: left alone until "
-                    "its result is known, on %(end)s.",
-                    date=format_date(self.env, held),
-                    end=format_date(self.env, held + window),
-                ),
-            )
-            for lead in self
-            if (held := history.get(lead.id, (None, None))[1])
-            and held + window > params.now
-        }
-
-    def _followup_holdouts(self, params, history, assignees):
-        """Rule 8 of :meth:`_followup_decide`: ``{lead id: Decision}``
-        ``held_out`` for those of these opportunities, each with an assignee,
-        that the run's draw holds out (:meth:`RunParams.holds_out`). Never in
-        a preview (its draw is the run's), never a deal a manager picked
-        (``params.holdout`` is empty then), never one held out on its
-        previous run (a held-out deal is re-engaged once its window closes).
-        Their lines record what a re-engagement would have been made of, for
-        the effectiveness report to compare.
-
-        :param history: ``workflow.log.line._followup_holdout_history``
-        :param assignees: ``{lead id: who would get it}``
-        """
-        if not params.holdout or params.dry_run:
-            return {}
-        team_types = dict(params.team_activity_types)
-        return {
-            lead.id: Decision(
-                "held_out",
-                self.env._(
-                    "Held out to measure the lift: not re-engaged, its result "
-                    "compared with the re-engaged deals'."
-                ),
-                assignee=assignees[lead.id],
-                line={
-                    "assignee_id": assignees[lead.id].id,
-                    "stage_id": lead.stage_id.id,
-                    "team_id": lead.team_id.id,
-                    "activity_type_id": team_types.get(
-                        lead.team_id.id, params.activity_type_id
-                    ),
-                    "prorated_revenue": lead.prorated_revenue,
-                },
-            )
-            for lead in self
-            if assignees[lead.id]
-            and history.get(lead.id, (None, None))[0]
-            not in ("held_out", "skipped_held_out")
-            and params.holds_out(lead)
-        }
 
     # ------------------------------------------------------------
     # Who gets it
