@@ -122,6 +122,43 @@ SHOTS = [
             ),
         ),
     ),
+    # Send Now on a re-engagement asks first: the email goes out and the
+    # re-engagement is marked done (Cancel is all the script would click).
+    Shot(
+        "screenshot_send_now.png",
+        SALESPERSON,
+        "/odoo/crm/{lead_id}",
+        ".o-mail-Activity .o-mail-ActivityMailTemplate-send",
+        (
+            (
+                "shot.click('.o-mail-ActivityMailTemplate-send')",
+                ".modal .modal-footer .btn-primary",
+            ),
+        ),
+    ),
+    # The salesperson's own list: the deals waiting on his re-engagements.
+    Shot(
+        "screenshot_my_reengagements.png",
+        SALESPERSON,
+        "/odoo/re-engagements",
+        ".o_list_renderer .o_data_row",
+        height=560,
+    ),
+    # The leader's Decide: a deal re-engaged in vain, its Decide activity
+    # open, the Decide button in the header.
+    Shot(
+        "screenshot_decide.png",
+        MANAGER,
+        "/odoo/crm/{decide_lead_id}",
+        ".o_form_view .o_form_statusbar button[name=action_followup_decide]",
+        (
+            (
+                "shot.click('.o_form_statusbar button[name=action_followup_decide]')",
+                ".modal .o_form_view footer button[name=action_revive], "
+                ".modal footer button[name=action_revive]",
+            ),
+        ),
+    ),
     # The manager's flow: the team's stale deals, all ticked, the dialog open.
     Shot(
         "screenshot_schedule_wizard.png",
@@ -153,6 +190,7 @@ SHOTS = [
                 "#followup_stale_days",
             ),
         ),
+        height=1750,  # the whole block, down to the summary email
     ),
     Shot(
         "screenshot_log_list.png",
@@ -174,12 +212,44 @@ SHOTS = [
         "/odoo/followup-logs/{log_id}",
         ".o_form_view",
     ),
+    # CRM > Reporting > Re-engagement Lift: the re-engaged deals against the
+    # held-out ones, by stage.
+    Shot(
+        "screenshot_lift.png",
+        MANAGER,
+        "/odoo/crm",
+        ".o_main_navbar .o_menu_sections",
+        (
+            (
+                "shot.click('.o_main_navbar .o_menu_sections button', 'Reporting')",
+                ".o-dropdown--menu .o-dropdown-item",
+            ),
+            (
+                "shot.click('.o-dropdown--menu .o-dropdown-item',"
+                " 'Re-engagement Lift')",
+                ".modal table.o_followup_lift",
+            ),
+        ),
+        height=700,
+    ),
     Shot(
         "screenshot_effectiveness.png",
         MANAGER,
         "/odoo/action-crm_opportunity_followup.crm_followup_effectiveness_report_action",
         ".o_pivot table",
-        height=400,
+        (
+            # The groups (Held Out, Re-engaged) as rows, the salespeople's
+            # columns folded: every measure fits the width.
+            (
+                "document.querySelector('.o_pivot_flip_button').click()",
+                ".o_pivot tbody th.o_pivot_header_cell_opened",
+            ),
+            (
+                "shot.click('.o_pivot thead th.o_pivot_header_cell_opened', 'Total')",
+                ".o_pivot thead th.o_pivot_header_cell_closed",
+            ),
+        ),
+        height=380,
     ),
 ]
 
@@ -270,8 +340,9 @@ class Chrome:
 
 
 def demo_records():
-    """The latest real run of the demo, and the opportunity whose last news
-    is the customer's reply to a quote (its email answers it)."""
+    """The latest real run of the demo, the opportunity whose last news is
+    the customer's reply to a quote (its email answers it), and the one
+    waiting on the team leader's decision."""
     cluster = pgcluster.Cluster(demo.CLUSTER_DIR)
     with (
         psycopg2.connect(
@@ -292,7 +363,12 @@ def demo_records():
             [pgcluster.MODULE, "demo_lead_meeting_chairs_stale_25d"],
         )
         [lead_id] = cr.fetchone()
-    return log_id, lead_id
+        cr.execute(
+            "SELECT res_id FROM ir_model_data WHERE module = %s AND name = %s",
+            [pgcluster.MODULE, "demo_lead_history_archive_shelving"],
+        )
+        [decide_lead_id] = cr.fetchone()
+    return log_id, lead_id, decide_lead_id
 
 
 def main():
@@ -301,7 +377,7 @@ def main():
     parser.add_argument("--only", help="comma-separated file names to capture")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
-    log_id, lead_id = demo_records()
+    log_id, lead_id, decide_lead_id = demo_records()
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if not binary:
         sys.exit("Chromium is missing: apt-get install chromium")
@@ -322,7 +398,11 @@ def main():
                 mobile=False,
             )
             chrome.open(
-                args.url + shot.path.format(log_id=log_id, lead_id=lead_id), shot.ready
+                args.url
+                + shot.path.format(
+                    log_id=log_id, lead_id=lead_id, decide_lead_id=decide_lead_id
+                ),
+                shot.ready,
             )
             try:
                 for script, selector in shot.steps:
