@@ -1,9 +1,13 @@
 """Upgrades from older versions: their stored previews, a stage's inline
-wording, its wording written for the note."""
+wording, its wording written for the note, the emails 19.0.1.4.0 installed."""
+
+import logging
 
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tools import mute_logger
+from odoo.modules.migration import load_script
+from odoo.tools import convert_file, mute_logger
+from odoo.tools.misc import file_path
 
 from .common import TemplatedCase
 
@@ -148,3 +152,82 @@ class TestUpgradeFromOlderVersions(TemplatedCase):
             )
         self.assertIsNone(template)
         self.assertFalse(self.stage_qualified.followup_template_id)
+
+    def _as_installed_by_19_0_1_4_0(self):
+        """The emails as 19.0.1.4.0's file installed them, through Odoo's loader,
+        with a French translation of the former customer email's subject."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        convert_file(
+            self.env,
+            "crm_opportunity_followup",
+            "migrations/19.0.1.5.0/mail_template_data-19.0.1.4.0.xml",
+            {},
+            mode="init",
+            noupdate=True,
+        )
+        customer_email = self.env.ref(
+            "crm_opportunity_followup.mail_template_reengagement"
+        )
+        customer_email.update_field_translations(
+            "subject",
+            {
+                # As fr.po translated it.
+                "fr_FR": "{{ ('Re: ' + object.followup_customer_subject) if object."
+                "followup_customer_subject else 'Suivi de notre échange' }}"
+            },
+        )
+        summary = self.env.ref("crm_opportunity_followup.mail_template_followup_digest")
+        self.assertIn("Checking in", customer_email.subject)
+        self.assertNotIn("To decide", summary.body_html)
+        return customer_email, summary
+
+    def _migrate_to_19_0_1_5_0(self):
+        script = load_script(
+            file_path("crm_opportunity_followup/migrations/19.0.1.5.0/post-migrate.py"),
+            "post-migrate",
+        )
+        # An upgrade reads the database, in a registry of its own.
+        self.env.flush_all()
+        self.env.invalidate_all()
+        script.migrate(self.env.cr, "19.0.1.4.0")
+        self.env.invalidate_all()
+
+    def test_upgrade_refreshes_the_emails_nobody_changed(self):
+        """19.0.1.4.0's emails are noupdate: the upgrade brings the customer
+        email (first name, the deal's name as subject, "I am on it") and the
+        summary (its To decide section) to this version's."""
+        customer_email, summary = self._as_installed_by_19_0_1_4_0()
+        lead = self._opportunity(
+            "Upgrade Deal", days=20, contact_name="Bo Dahl", email_from="bo@example.com"
+        )
+        self._migrate_to_19_0_1_5_0()
+        rendered = customer_email._generate_template(lead.ids, ("subject", "body_html"))
+        self.assertEqual(rendered[lead.id]["subject"], "Upgrade Deal")
+        self.assertIn("Hello Bo,", rendered[lead.id]["body_html"])
+        self.assertNotIn("Bo Dahl", rendered[lead.id]["body_html"])
+        self.assertIn("I am on it", customer_email.body_html)
+        self.assertIn("To decide", summary.body_html)
+        # French translated the former subject: it reads the new one until the
+        # module's translations give theirs.
+        self.assertNotIn("Suivi", customer_email.with_context(lang="fr_FR").subject)
+        self.assertIn("object.name", customer_email.with_context(lang="fr_FR").subject)
+
+    def test_upgrade_keeps_the_emails_an_administrator_changed(self):
+        customer_email, summary = self._as_installed_by_19_0_1_4_0()
+        customer_email.with_user(self._admin()).with_context(
+            lang="en_US"
+        ).body_html = '<p>Dear <t t-out="object.contact_name"/>, ours.</p>'
+        self.assertIn("ours.", customer_email.with_context(lang="en_US").body_html)
+        # logging.INFO: Odoo names its runbot level (25) "INFO".
+        with self.assertLogs(
+            "odoo.addons.crm_opportunity_followup.migrations", logging.INFO
+        ) as logs:
+            self._migrate_to_19_0_1_5_0()
+        self.assertIn("ours.", customer_email.body_html)
+        self.assertNotIn("I am on it", customer_email.body_html)
+        self.assertEqual(len(logs.output), 1)
+        self.assertIn("Re-engagement Email", logs.output[0])
+        self.assertIn("body_html", logs.output[0])
+        # What nobody changed is refreshed all the same.
+        self.assertNotIn("Checking in", customer_email.subject)
+        self.assertIn("To decide", summary.body_html)
