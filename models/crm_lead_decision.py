@@ -1,4 +1,3 @@
-import dataclasses
 from collections import defaultdict
 
 from odoo import api, fields, models
@@ -11,7 +10,7 @@ from .followup_const import (
     ESCALATION_ACTIVITY_TYPE,
     WORK_MESSAGE_TYPES,
 )
-from .followup_params import Decision, RunParams
+from .followup_params import Decision
 
 
 class CrmLead(models.Model):
@@ -98,14 +97,8 @@ class CrmLead(models.Model):
         :raise UserError: the run could not book it (the reason is its log's)
         """
         self.ensure_one()
-        params = RunParams.from_call(
-            self.env,
-            lead_ids=self.ids,
-            trigger="manual",
-            assignees=((self.id, user.id),),
-        )
-        result = self.env["opportunity.followup.runner"]._run(
-            dataclasses.replace(params, revive=True)
+        result = self.env["opportunity.followup.runner"].run_plan(
+            {self.id: user.id}, revive=True
         )
         line = (
             self.env["workflow.log"]

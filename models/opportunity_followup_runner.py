@@ -1,4 +1,5 @@
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -112,22 +113,23 @@ class OpportunityFollowupRunner(models.AbstractModel):
         return {"stale": stale, "decisions": decisions, "drafts": drafts}
 
     @api.model
-    def run_plan(self, assignees):
+    def run_plan(self, assignees, revive=False):
         """Book a plan as a manager confirmed it (the scheduling dialog):
         exactly these opportunities, each for the user chosen, past the
         daily cap; a run of the current user, its log and rights as any.
 
         :param assignees: ``{lead id: user id}``
+        :param revive: a leader's *Revive* from a Decide activity: booked
+            stale or not, the open Decide no obstacle (logged as by hand)
         :return: as :meth:`run`
         """
-        return self._run(
-            RunParams.from_call(
-                self.env,
-                lead_ids=list(assignees),
-                trigger="menu",
-                assignees=tuple(assignees.items()),
-            )
+        params = RunParams.from_call(
+            self.env,
+            lead_ids=list(assignees),
+            trigger="manual" if revive else "menu",
+            assignees=tuple(assignees.items()),
         )
+        return self._run(dataclasses.replace(params, revive=revive))
 
     @api.model
     def _run(self, params):
