@@ -344,6 +344,63 @@ class FollowupCase(TransactionCase):
         )
 
 
+class SalesMixin:
+    """With Sales (``sale_crm``), which this addon does not need: the tests
+    skip where it is absent (``make test`` runs them apart, with it). The
+    case defines ``lead``, ``customer`` and ``salesperson``."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.has_sales = (
+            "sale.order" in cls.env and "opportunity_id" in cls.env["sale.order"]
+        )
+        if cls.has_sales:
+            cls.product = cls.env["product.product"].create(
+                {"name": "Office chair", "list_price": 450.0}
+            )
+
+    def setUp(self):
+        if not self.has_sales:
+            self.skipTest("sale_crm is not installed: make test runs these apart")
+        super().setUp()
+
+    def _quote(self):
+        """The salesperson's quotation for the deal."""
+        quote = (
+            self.env["sale.order"]
+            .with_user(self.salesperson)
+            .create(
+                {
+                    "partner_id": self.customer.id,
+                    "opportunity_id": self.lead.id,
+                    "user_id": self.salesperson.id,
+                    "order_line": [
+                        (0, 0, {"product_id": self.product.id, "product_uom_qty": 10})
+                    ],
+                }
+            )
+        )
+        # Saved by the salesperson's request, as the web client's would be
+        # (the test's own flush would write as OdooBot).
+        quote.env.flush_all()
+        return quote
+
+    def _send(self, quote):
+        """As the quotation's *Send* composer posts it."""
+        return (
+            quote.with_user(self.salesperson)
+            .with_context(mark_so_as_sent=True)
+            .message_post(
+                body="Here is our quotation.",
+                subject="Chairs for the new office",
+                message_type="comment",
+                subtype_xmlid="mail.mt_comment",
+                partner_ids=self.customer.ids,
+            )
+        )
+
+
 class RevivalCase(FollowupCase):
     """Re-engagements the daily job booked at ``T0``; their results, refreshed
     ``at(days)`` after."""

@@ -6,7 +6,7 @@ from freezegun import freeze_time
 
 from odoo.tests import Form, tagged
 
-from .common import EscalationCase, RevivalCase, at, day
+from .common import EscalationCase, RevivalCase, SalesMixin, at, day
 
 
 class ResolveCase(RevivalCase):
@@ -109,56 +109,18 @@ class TestResolveEscalation(EscalationCase):
 
 # After every module: sale_crm may be installed after this addon.
 @tagged("followup_sale", "post_install", "-at_install")
-class TestResolveByQuotation(ResolveCase):
+class TestResolveByQuotation(SalesMixin, ResolveCase):
     """With Sales (``sale_crm``): what happens on the deal's quotation."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.has_sales = (
-            "sale.order" in cls.env and "opportunity_id" in cls.env["sale.order"]
-        )
-        if cls.has_sales:
-            cls.product = cls.env["product.product"].create(
-                {"name": "Office chair", "list_price": 450.0}
-            )
-
     def setUp(self):
-        if not self.has_sales:
-            self.skipTest("sale_crm is not installed: make test runs these apart")
         super().setUp()
-        self.quote = (
-            self.env["sale.order"]
-            .with_user(self.salesperson)
-            .create(
-                {
-                    "partner_id": self.customer.id,
-                    "opportunity_id": self.lead.id,
-                    "order_line": [
-                        (0, 0, {"product_id": self.product.id, "product_uom_qty": 10})
-                    ],
-                }
-            )
-        )
+        self.quote = self._quote()
         # Made while the re-engagement is open: work, not yet a revival.
         self.assertTrue(self.followup.active)
 
-    def _send(self):
-        return (
-            self.quote.with_user(self.salesperson)
-            .with_context(mark_so_as_sent=True)
-            .message_post(
-                body="Here is our quotation.",
-                subject="Chairs for the new office",
-                message_type="comment",
-                subtype_xmlid="mail.mt_comment",
-                partner_ids=self.customer.ids,
-            )
-        )
-
     def test_a_quote_sent(self):
         with freeze_time(at(1)):
-            self._send()
+            self._send(self.quote)
         self.assertEqual(self.quote.state, "sent")
         date = at(1).strftime("%m/%d/%Y")
         self.assertResolved(

@@ -8,7 +8,7 @@ from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import SQL
 
-from .common import AUTO_HEADERS, FollowupCase
+from .common import AUTO_HEADERS, FollowupCase, SalesMixin
 
 
 class LinkedWorkCase(FollowupCase):
@@ -92,58 +92,8 @@ class TestMeetings(LinkedWorkCase):
 
 # After every module: sale_crm may be installed after this addon.
 @tagged("followup_sale", "post_install", "-at_install")
-class TestQuotations(LinkedWorkCase):
+class TestQuotations(SalesMixin, LinkedWorkCase):
     """With Sales (``sale_crm``): the deal's quotations."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.has_sales = (
-            "sale.order" in cls.env and "opportunity_id" in cls.env["sale.order"]
-        )
-        if cls.has_sales:
-            cls.product = cls.env["product.product"].create(
-                {"name": "Office chair", "list_price": 450.0}
-            )
-
-    def setUp(self):
-        super().setUp()
-        if not self.has_sales:
-            self.skipTest("sale_crm is not installed: make test runs these apart")
-
-    def _quote(self):
-        quote = (
-            self.env["sale.order"]
-            .with_user(self.salesperson)
-            .create(
-                {
-                    "partner_id": self.customer.id,
-                    "opportunity_id": self.lead.id,
-                    "user_id": self.salesperson.id,
-                    "order_line": [
-                        (0, 0, {"product_id": self.product.id, "product_uom_qty": 10})
-                    ],
-                }
-            )
-        )
-        # Saved by the salesperson's request, as the web client's would be
-        # (the test's own flush would write as OdooBot).
-        quote.env.flush_all()
-        return quote
-
-    def _send(self, quote):
-        """As the quotation's *Send* composer posts it."""
-        return (
-            quote.with_user(self.salesperson)
-            .with_context(mark_so_as_sent=True)
-            .message_post(
-                body="Here is our quotation.",
-                subject="Chairs for the new office",
-                message_type="comment",
-                subtype_xmlid="mail.mt_comment",
-                partner_ids=self.customer.ids,
-            )
-        )
 
     def test_a_quote_made_this_week_counts(self):
         quote = self._quote()
