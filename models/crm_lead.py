@@ -867,13 +867,15 @@ class CrmLead(models.Model):
             re-engagements booked per assignee, the calendars read
         :return: ``{lead id: Decision}``, in the opportunities' order
         """
-        # The rules' own domains, on the deals read once for the whole
-        # decision (as a search would, the active ones only).
-        active = Domain("active", "=", True)
-        won_ids = set(self.filtered_domain(active & self._followup_won_domain()).ids)
-        paused = self.filtered_domain(active & self._followup_paused_domain(params.now))
-        pending_ids, streaks, meetings = self._followup_open_and_streaks(
-            params.now, params.revive
+        # The rules below read these deals subset by subset, and a subset's
+        # first field read fetches that subset only: read one field of them
+        # all first, which fetches the whole chunk's fields in one query.
+        self.mapped("active")
+        # Rules 1 and 2 are the domains the stale search applies, matched in
+        # the query that reads what rules 3 and 4 need.
+        rules = (self._followup_won_domain(), self._followup_paused_domain(params.now))
+        pending_ids, streaks, meetings, (won_ids, paused_ids) = (
+            self._followup_decision_facts(params.now, params.revive, rules)
         )
         decisions = {}
         for lead in self:
@@ -881,7 +883,7 @@ class CrmLead(models.Model):
                 decisions[lead.id] = Decision(
                     "skipped_won", self.env._("Won: already closed.")
                 )
-            elif lead in paused:
+            elif lead.id in paused_ids:
                 decisions[lead.id] = Decision(
                     "skipped_paused",
                     self.env._(

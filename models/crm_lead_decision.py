@@ -2,7 +2,8 @@ from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, format_date
+from odoo.fields import Domain
+from odoo.tools import SQL, Query, format_date
 
 from .followup_const import (
     CUSTOMER_REVIVED,
@@ -175,15 +176,17 @@ class CrmLead(models.Model):
             if targets[lead.id]
         }
 
-    def _followup_open_and_streaks(self, now, past_decisions=False):
-        """What is open or planned on these opportunities and what was tried
-        on them, in one query for the decision (rules 3 and 4 of
-        ``_followup_decide``).
+    def _followup_decision_facts(self, now, past_decisions=False, rules=()):
+        """What the decision reads of these opportunities in the database, in
+        one query: which match each of ``rules`` (domains: rules 1 and 2 of
+        ``_followup_decide``), what is open or planned on them and what was
+        tried on them (rules 3 and 4).
 
         :param past_decisions: open Decide activities do not count (the
             leader's *Revive* books the re-engagement they decided)
         :return: ``(ids of those with an open activity, anybody's, {lead id:
-            [log line ids]}, {lead id: start of its next meeting}``: colleagues'
+            [log line ids]}, {lead id: start of its next meeting}, [ids of
+            the active ones matching each rule])``: colleagues'
             activities the running user may not read count too (booking a
             second one would double the work);
             the lines are the re-engagements booked on each in a row with no
@@ -196,12 +199,33 @@ class CrmLead(models.Model):
         too: the leader's answer starts a new budget.
         """
         if not self:
-            return set(), {}, {}
+            return set(), {}, {}, [set() for _rule in rules]
+        # The rules as a search would apply them (the active ones only), in
+        # SQL: filtered_domain goes record by record and path by path.
+        leads, query = self.sudo(), Query(self.env, "lead", SQL.identifier(self._table))
+        matches = [
+            (Domain("active", "=", True) & rule)
+            .optimize_full(leads)
+            ._to_sql(leads, "lead", query)
+            for rule in rules
+        ]
         self.env["mail.activity"].flush_model()
         self.env["workflow.log.line"].flush_model()
         self.env.cr.execute(
             SQL(
                 """
+                WITH line AS (
+                    -- Their re-engagements and what ended a row: read once
+                    -- for the chunk, not once per opportunity.
+                    SELECT line.id, line.lead_id, line.outcome,
+                           line.revival_result, log.date_start
+                      FROM workflow_log_line line
+                      JOIN workflow_log log ON log.id = line.log_id
+                     WHERE line.lead_id IN %(ids)s
+                       AND log.dry_run IS NOT TRUE
+                       AND (line.outcome IN ('scheduled', 'decide')
+                            OR line.revival_result IN %(revived)s)
+                )
                 SELECT lead.id,
                        EXISTS (
                            SELECT 1 FROM mail_activity open
@@ -211,16 +235,15 @@ class CrmLead(models.Model):
                                    OR NOT %(past_decisions)s)
                        ),
                        ARRAY(
-                           SELECT line.id FROM workflow_log_line line
-                             JOIN workflow_log log ON log.id = line.log_id
+                           SELECT line.id FROM line
                             WHERE line.lead_id = lead.id
                               AND line.outcome = 'scheduled'
-                              AND log.dry_run IS NOT TRUE
-                              AND log.date_start > COALESCE(stop.since, '-infinity')
-                         ORDER BY log.date_start, line.id
+                              AND line.date_start > COALESCE(stop.since, '-infinity')
+                         ORDER BY line.date_start, line.id
                        ),
                        %(next_meeting)s
-                  FROM crm_lead lead
+                       %(matches)s
+                  FROM %(leads)s
                   LEFT JOIN LATERAL (
                       SELECT GREATEST(
                           (SELECT max(message.date) FROM mail_message message
@@ -232,14 +255,10 @@ class CrmLead(models.Model):
                                   SELECT 1 FROM res_users colleague
                                    WHERE colleague.partner_id = message.author_id
                                      AND colleague.share IS NOT TRUE)),
-                          (SELECT max(stop_log.date_start)
-                             FROM workflow_log_line stop_line
-                             JOIN workflow_log stop_log
-                               ON stop_log.id = stop_line.log_id
-                            WHERE stop_line.lead_id = lead.id
-                              AND stop_log.dry_run IS NOT TRUE
-                              AND (stop_line.outcome = 'decide'
-                                   OR stop_line.revival_result IN %(revived)s))
+                          (SELECT max(line.date_start) FROM line
+                            WHERE line.lead_id = lead.id
+                              AND (line.outcome = 'decide'
+                                   OR line.revival_result IN %(revived)s))
                       ) AS since
                   ) stop ON TRUE
                  WHERE lead.id IN %(ids)s
@@ -251,16 +270,22 @@ class CrmLead(models.Model):
                 next_meeting=self.env["opportunity.followup.work"]._next_meeting_sql(
                     SQL("lead.id"), now
                 ),
+                matches=SQL("").join(SQL(", %s", match) for match in matches),
+                leads=query.from_clause,
             )
         )
         pending, streaks, meetings = set(), {}, {}
-        for lead_id, is_pending, line_ids, meeting in self.env.cr.fetchall():
+        matching = [set() for _rule in rules]
+        for lead_id, is_pending, line_ids, meeting, *flags in self.env.cr.fetchall():
             if is_pending:
                 pending.add(lead_id)
             elif meeting:
                 meetings[lead_id] = meeting
             streaks[lead_id] = line_ids
-        return pending, streaks, meetings
+            for ids, flag in zip(matching, flags, strict=True):
+                if flag:
+                    ids.add(lead_id)
+        return pending, streaks, meetings, matching
 
     def _followup_decision_targets(self, default_user):
         """``{lead id: who decides about it}``: its team leader, else the
