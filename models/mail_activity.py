@@ -213,16 +213,22 @@ class MailActivity(models.Model):
         # The assignment e-mail of each activity is not sent: a run may book
         # hundreds of them.
         Activity = self.with_context(mail_activity_quick_update=True)
-        # Odoo names each new activity after its record, reading the records'
-        # names one by one: read them together first.
+        # Odoo names each new activity after its record (``res_name``, sudo)
+        # once it is inserted, record by record, and updates it: name them
+        # in their values instead, the records' names read together.
         res_ids = defaultdict(list)
         for vals in vals_list:
             res_ids[vals["res_model_id"]].append(vals["res_id"])
-        # Sudo: the model's name and the records' names are read as Odoo's
-        # own create reads them (res_model and res_name are computed sudo).
+        names = {}
         for model_id, ids in res_ids.items():
+            # Sudo: as Odoo's create reads them (res_name is computed sudo).
             model = self.env["ir.model"].sudo().browse(model_id).model
-            self.env[model].sudo().browse(ids).mapped("display_name")
+            for record in self.env[model].sudo().browse(ids):
+                names[model_id, record.id] = record.display_name
+        vals_list = [
+            dict(vals, res_name=names[vals["res_model_id"], vals["res_id"]])
+            for vals in vals_list
+        ]
         token = _booking.set(True)
         try:
             try:

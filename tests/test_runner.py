@@ -144,6 +144,16 @@ class TestRunner(FollowupCase):
         self.assertIn("37 days", activity.note)
         self.assertIn(self.stage_new.name, activity.note)
 
+    def test_activity_named_after_its_opportunity(self):
+        """Stored under its opportunity's name, as Odoo names an activity
+        (the run gives the name with the values it creates it with)."""
+        self.stale.name = "Stale Deal, renamed"
+        self._set_write_date(self.stale, fields.Datetime.now() - timedelta(days=30))
+        self.Runner.run()
+        activity = self._followups(self.stale)
+        activity.invalidate_recordset()
+        self.assertEqual(activity.res_name, "Stale Deal, renamed")
+
     def test_assignee_fallbacks(self):
         no_user = self._opportunity("Team Only", days=20, user_id=False)
         self.Runner.with_user(self.manager).run()
