@@ -1,4 +1,5 @@
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 
 import pytz
 
@@ -12,8 +13,21 @@ from .followup_const import (
 )
 
 
+@lru_cache(maxsize=1024)
+def _local_day(tz_name, now):
+    """The day it is at ``now`` (naive UTC) in ``tz_name``: a run asks it of
+    each opportunity, for a few companies and moments."""
+    return pytz.utc.localize(now).astimezone(pytz.timezone(tz_name)).date()
+
+
 class ResCompany(models.Model):
     _inherit = "res.company"
+
+    # Where its days are counted: read for each opportunity of a run, so
+    # computed once and kept until its calendar or address changes.
+    followup_tz_name = fields.Char(
+        string="Re-engagement Timezone", compute="_compute_followup_tz_name"
+    )
 
     # Off at install, as Odoo ships its own Lead Assignment job: on a database
     # with history, nobody should wake up to a pile of calls that no one
@@ -151,16 +165,22 @@ class ResCompany(models.Model):
         moment = self._followup_run_moment(latest.date() + timedelta(days=1), hour)
         return moment.astimezone(pytz.utc).replace(tzinfo=None)
 
+    @api.depends("resource_calendar_id.tz", "partner_id.tz")
+    def _compute_followup_tz_name(self):
+        for company in self:
+            company.followup_tz_name = (
+                company.resource_calendar_id.tz or company.partner_id.tz or "UTC"
+            )
+
     def _followup_tz(self):
         """The timezone the company's days are counted in."""
         self.ensure_one()
-        return pytz.timezone(
-            self.resource_calendar_id.tz or self.partner_id.tz or "UTC"
-        )
+        return pytz.timezone(self.followup_tz_name)
 
     def _followup_today(self, now):
         """The day it is at ``now`` (naive UTC) where the company is."""
-        return pytz.utc.localize(now).astimezone(self._followup_tz()).date()
+        self.ensure_one()
+        return _local_day(self.followup_tz_name, now)
 
     @api.model
     def _followup_migrate_switch(self):
