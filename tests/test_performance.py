@@ -11,13 +11,15 @@ from .common import FollowupCase
 # companies, once; each assignee's summary email, the day it is due; the
 # latest message of each opportunity, once for the stale clock and the brief;
 # the latest completed activities, once for the brief and the stale clock;
-# the decision reads the deals once for all its rules; the log lines go in
-# one statement; each team's pipeline of stages, once, for the brief's aim.)
-RUN_QUERIES = 68
+# the decision reads the deals once, and matches its rules in the query that
+# reads what is open on them; each activity is created with its name; the log
+# lines go in one statement; each team's pipeline of stages, once, for the
+# brief's aim.)
+RUN_QUERIES = 64
 # Queries of a run over one opportunity with a completed history: the brief
 # reads the activities it shows (the latest three) once, with the day of the
 # latest for the stale clock, however many the opportunity has.
-BRIEF_QUERIES = 67
+BRIEF_QUERIES = 63
 # Queries of each chunk of a run after its first: its deals and their open
 # activities, history and last work, its activities, followers and lines.
 # What every chunk shares (activity types, calendars, teams, templates,
