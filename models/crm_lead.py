@@ -1035,8 +1035,10 @@ class CrmLead(models.Model):
             if leads[act.res_id]._followup_today(params.now) > last_days[act.id]
         }
         overdue = self.browse(list(followups))
-        targets = overdue._followup_escalation_targets(
-            followups, self.env["res.users"].browse(params.default_user_id)
+        # Never back to the salesperson whose re-engagement it is.
+        targets = overdue._followup_leaders(
+            self.env["res.users"].browse(params.default_user_id),
+            {lead_id: followup.user_id for lead_id, followup in followups.items()},
         )
         decisions = {}
         for lead in overdue:
@@ -1075,14 +1077,12 @@ class CrmLead(models.Model):
     # Who gets it
     # ------------------------------------------------------------
 
-    def _followup_escalation_targets(self, followups, default_user):
-        """``{lead id: who gets the escalation of its ignored re-engagement}``:
-        the team leader, else the default re-engagement user; never the
-        salesperson whose re-engagement it is, nor one who may not open it. An
-        empty recordset where there is nobody.
-
-        :param followups: ``{lead id: the ignored re-engagement}``
-        """
+    def _followup_leaders(self, default_user, not_to):
+        """``{lead id: who takes a matter above its salesperson}``, an
+        escalation or a decision: the team leader, else the default
+        re-engagement user; never ``not_to[lead id]`` (whose work it is
+        about), nor one who may not open it. An empty recordset where there
+        is nobody."""
         Users = self.env["res.users"]
         may_open = self._followup_may_open(self.team_id.user_id | default_user)
         return {
@@ -1090,9 +1090,7 @@ class CrmLead(models.Model):
                 (
                     user
                     for user in (lead.team_id.user_id, default_user)
-                    if user
-                    and lead.id in may_open[user.id]
-                    and user != followups[lead.id].user_id
+                    if user and lead.id in may_open[user.id] and user != not_to[lead.id]
                 ),
                 Users,
             )

@@ -146,7 +146,7 @@ class CrmLead(models.Model):
         nothing open: ``{lead id: Decision}``, ``decide`` where they were
         re-engaged in vain as many times in a row as their team's number
         (else the settings') allows and someone may take the decision (see
-        :meth:`_followup_decision_targets`)."""
+        ``_followup_leaders``)."""
         team_limits = dict(params.team_decide_after)
         if not (params.decide_after or team_limits):
             return {}
@@ -161,8 +161,10 @@ class CrmLead(models.Model):
         )
         if not due:
             return {}
-        targets = due._followup_decision_targets(
-            self.env["res.users"].browse(params.default_user_id)
+        # Never the salesperson alone: someone else decides.
+        targets = due._followup_leaders(
+            self.env["res.users"].browse(params.default_user_id),
+            {lead.id: lead.user_id for lead in due},
         )
         # Sudo: the runner's own record, whoever runs it.
         Line = self.env["workflow.log.line"].sudo()
@@ -176,7 +178,7 @@ class CrmLead(models.Model):
             if targets[lead.id]
         }
 
-    def _followup_decision_facts(self, now, past_decisions=False, rules=()):
+    def _followup_decision_facts(self, now, past_decisions, rules):
         """What the decision reads of these opportunities in the database, in
         one query: which match each of ``rules`` (domains: rules 1 and 2 of
         ``_followup_decide``), what is open or planned on them and what was
@@ -286,24 +288,6 @@ class CrmLead(models.Model):
                 if flag:
                     ids.add(lead_id)
         return pending, streaks, meetings, matching
-
-    def _followup_decision_targets(self, default_user):
-        """``{lead id: who decides about it}``: its team leader, else the
-        default re-engagement user; never its own salesperson, nor one who may
-        not open it. An empty recordset where there is nobody."""
-        Users = self.env["res.users"]
-        may_open = self._followup_may_open(self.team_id.user_id | default_user)
-        return {
-            lead.id: next(
-                (
-                    user
-                    for user in (lead.team_id.user_id, default_user)
-                    if user and lead.id in may_open[user.id] and user != lead.user_id
-                ),
-                Users,
-            )
-            for lead in self
-        }
 
     def _followup_draft_decisions(self, decisions, params):
         """The note of the Decide activity, in the language of whom decides
