@@ -145,11 +145,28 @@ class TestRunner(FollowupCase):
         self.assertIn(self.stage_new.name, activity.note)
 
     def test_activity_named_after_its_opportunity(self):
-        """Stored under its opportunity's name, as Odoo names an activity
-        (the run gives the name with the values it creates it with)."""
+        """Stored under its opportunity's name, as Odoo names an activity;
+        the run gives the name with the values it creates it with, so that
+        Odoo does not update each new activity to name it after the insert."""
         self.stale.name = "Stale Deal, renamed"
         self._set_write_date(self.stale, fields.Datetime.now() - timedelta(days=30))
+        statements = []
+        execute = type(self.env.cr).execute
+
+        def logging_execute(cr, query, *args, **kwargs):
+            statements.append(str(getattr(query, "code", query)))
+            return execute(cr, query, *args, **kwargs)
+
+        self.patch(type(self.env.cr), "execute", logging_execute)
         self.Runner.run()
+        self.assertFalse(
+            [
+                statement
+                for statement in statements
+                if statement.lstrip().startswith('UPDATE "mail_activity"')
+                and '"res_name"' in statement
+            ]
+        )
         activity = self._followups(self.stale)
         activity.invalidate_recordset()
         self.assertEqual(activity.res_name, "Stale Deal, renamed")
