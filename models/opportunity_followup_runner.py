@@ -20,9 +20,11 @@ from .followup_params import RunParams, RunState
 
 _logger = logging.getLogger(__name__)
 
-# Big enough for one INSERT per few hundred activities, small enough that a
-# crash loses little and memory stays flat on a 50k pipeline.
-CHUNK_SIZE = 500
+# Big enough that a chunk's fixed costs (its queries, QWeb's set-up, its
+# commit) weigh little: 1,000 runs the bench about 7 % faster than 500. Small
+# enough that a crash loses little, a chunk takes about a second, and memory
+# stays flat on a 50k pipeline.
+CHUNK_SIZE = 1000
 # The outcomes of opportunities a re-engagement is drafted for: booked, or
 # held back past the decision (nobody to take it, the daily cap).
 DRAFTED = ("scheduled", "preview", "skipped_unassigned", "deferred")

@@ -194,7 +194,7 @@ def crash_and_rerun(args):
     )
     [(killed_id, state, scheduled, _pending, lines)] = logs
     check("some but not all activities were committed", 0 < activities < args.leads)
-    check("the killed run committed whole chunks", activities % 500 == 0)
+    check("the killed run committed whole chunks", activities % 1000 == 0)
     check("each committed activity has its log line", lines == activities == scheduled)
     check("its log is left 'running'", state == "running")
 
