@@ -1159,13 +1159,15 @@ class CrmLead(models.Model):
         ):
             # The next candidate is asked about only where the one before
             # may not take it: one access check per user and candidate.
+            taken = set()
             for user, leads in left.grouped(candidate).items():
                 if not user:
                     continue
                 may_open = leads._followup_may_open(user)[user.id]
                 for lead_id in may_open:
                     assignees[lead_id] = user
-                left = left.filtered(lambda lead, ids=may_open: lead.id not in ids)
+                taken |= may_open
+            left = left.filtered(lambda lead, taken=taken: lead.id not in taken)
         return assignees
 
     def _followup_may_open(self, users):
