@@ -548,13 +548,18 @@ class CrmLead(models.Model):
     def _followup_local_days(self, now):
         """``[(timezone, its day at now, company ids)]`` of the environment's
         companies; False (no company) counts in the current company's."""
-        companies_by_tz = defaultdict(list)
+        # The day is the company's own (res.company._followup_today).
+        companies_by_day = defaultdict(list)
         for company in self.env.companies:
-            companies_by_tz[company._followup_tz()].append(company.id)
-        companies_by_tz[self.env.company._followup_tz()].append(False)
+            key = company._followup_tz(), company._followup_today(now)
+            companies_by_day[key].append(company.id)
+        company = self.env.company
+        companies_by_day[company._followup_tz(), company._followup_today(now)].append(
+            False
+        )
         return [
-            (tz, pytz.utc.localize(now).astimezone(tz).date(), company_ids)
-            for tz, company_ids in companies_by_tz.items()
+            (tz, today, company_ids)
+            for (tz, today), company_ids in companies_by_day.items()
         ]
 
     @api.model
