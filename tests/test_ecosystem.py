@@ -193,6 +193,42 @@ class TestLanguages(FollowupCase):
             "Objectif : savoir si c'est toujours une priorité.", activity.note
         )
 
+    def test_french_brief_of_a_deal_with_history(self):
+        """The brief's stage line and its last completed activity are whole
+        sentences of the templates, each translated as one."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(
+            ["crm_opportunity_followup"], ["fr_FR"]
+        )
+        french = new_test_user(
+            self.env, "fu_french", groups="sales_team.group_sale_salesman", lang="fr_FR"
+        )
+        lead = self._opportunity(
+            "Affaire", days=0, user_id=french.id, stage_id=self.stage_proposition.id
+        )
+        activity = lead.activity_schedule(
+            activity_type_id=self.call_type.id,
+            summary="Appel tarifs",
+            user_id=french.id,
+        )
+        activity.with_user(french).action_feedback(feedback="Attend l'accord du DAF")
+        when = fields.Datetime.now() - timedelta(days=20)
+        self._set_last_work(lead, when)
+        self.Runner.run()
+        note = self._followups(lead).note
+        stage = self.stage_proposition.with_context(lang="fr_FR").name
+        self.assertIn(
+            f"Étape : {stage}. Objectif : régler les derniers points avant la "
+            "décision.",
+            note,
+        )
+        call = self.call_type.with_context(lang="fr_FR").name
+        self.assertIn(
+            f"Dernière activité réalisée : {call} le {when.strftime('%d/%m/%Y')} "
+            "(Appel tarifs). Commentaire : « Attend l'accord du DAF »",
+            note,
+        )
+
 
 class TestDigestKpi(FollowupCase):
     """Managers find the stale opportunities in Odoo's own Digest Email."""
