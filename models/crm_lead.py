@@ -847,7 +847,8 @@ class CrmLead(models.Model):
            in the leader's *Revive*).
            ``escalated`` instead when it is its re-engagement,
            ignored more than *Escalate after* working days past its deadline,
-           never escalated before, and someone may take the escalation (see
+           never escalated before, no meeting is to come, and someone may
+           take the escalation (see
            :meth:`_followup_escalations`);
         4. ``decide``: re-engaged *Re-engagements before a decision* times in
            a row (its team's number, else the settings') with no revival
@@ -910,10 +911,12 @@ class CrmLead(models.Model):
                         date=format_date(self.env, meetings[lead.id].date()),
                     ),
                 )
+        # A meeting to come is a plan for the open activity too: its
+        # re-engagement is not escalated.
         pending = self.browse(
             lead_id
             for lead_id, decision in decisions.items()
-            if decision.outcome == "skipped_pending"
+            if decision.outcome == "skipped_pending" and lead_id not in meetings
         )
         if pending and params.escalate_after_days and not params.dry_run:
             decisions.update(pending._followup_escalations(params, state))

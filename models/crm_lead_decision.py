@@ -281,7 +281,7 @@ class CrmLead(models.Model):
         for lead_id, is_pending, line_ids, meeting, *flags in self.env.cr.fetchall():
             if is_pending:
                 pending.add(lead_id)
-            elif meeting:
+            if meeting:
                 meetings[lead_id] = meeting
             streaks[lead_id] = line_ids
             for ids, flag in zip(matching, flags, strict=True):

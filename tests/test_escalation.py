@@ -234,6 +234,40 @@ class TestEscalation(EscalationCase):
         self.assertFalse(self._escalations(self.lead))
         self.assertEqual(log.escalated_count, 0)
 
+    def test_a_deal_with_a_meeting_to_come_is_not_escalated(self):
+        """Its re-engagement ignored, but a meeting with the customer booked
+        weeks ago is still to come: the deal is planned, its leader is not
+        asked to step in."""
+        followup = self._book()
+        # Booked long before the runs (its creation is no recent work).
+        meeting = (
+            self.env["calendar.event"]
+            .with_user(self.salesperson)
+            .create(
+                {
+                    "name": "Initech demo",
+                    "start": day(12),
+                    "stop": day(12) + timedelta(hours=1),
+                    "opportunity_id": self.lead.id,
+                }
+            )
+        )
+        with freeze_time(day(8)):
+            log = self._run_cron()
+        self.assertFalse(self._escalations(self.lead))
+        self.assertEqual(log.escalated_count, 0)
+        line = self._line(log, self.lead)
+        self.assertEqual(line.outcome, "skipped_pending")
+        self.assertEqual(line.reason, "Already has an open activity.")
+        self.assertTrue(followup.active)
+        self.assertFalse(followup.followup_escalated)
+        # The meeting cancelled: the ignored re-engagement is escalated.
+        meeting.with_user(self.salesperson).action_archive()
+        with freeze_time(day(9)):
+            log = self._run_cron()
+        self.assertEqual(self._escalations(self.lead).user_id, self.manager)
+        self.assertEqual(self._line(log, self.lead).outcome, "escalated")
+
     def test_a_paused_deal_is_not_escalated(self):
         """Paused while its re-engagement is open: the runs leave it alone, and
         the pause moves the re-engagement to the day after it."""
