@@ -866,7 +866,7 @@ class CrmLead(models.Model):
         8. ``held_out``: drawn to measure the lift (see
            :meth:`_followup_holdouts`);
         9. ``deferred``: its assignee got the daily cap in this run already,
-           and no manager chose it by hand;
+           and no manager chose it by hand (the deals grouped with it too);
         10. ``scheduled`` (``preview`` in a dry run).
 
         :param state: what the run learnt so far (:class:`RunState`): the
@@ -1000,6 +1000,16 @@ class CrmLead(models.Model):
                     assignee=assignee,
                     grouped=groups.get(lead.id),
                 )
+        # The deal that stands for its customer's others deferred by the cap,
+        # nothing is booked for them either: they are deferred with it.
+        for booked_id, others in groups.items():
+            if decisions[booked_id].outcome == "deferred":
+                for lead in others:
+                    decisions[lead.id] = Decision(
+                        "deferred",
+                        decisions[booked_id].reason,
+                        assignee=assignees[lead.id],
+                    )
         return {lead.id: decisions[lead.id] for lead in self}
 
     def _followup_escalations(self, params, state):

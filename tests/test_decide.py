@@ -4,7 +4,7 @@ customer."""
 
 from freezegun import freeze_time
 
-from odoo.tests import users
+from odoo.tests import Form, users
 
 from .common import EscalationCase, FollowupCase, day
 
@@ -263,3 +263,38 @@ class TestOneCallPerCustomer(FollowupCase):
             self.assertFalse(lines[lead].activity_ref)
         self.assertEqual(log.grouped_count, 2)
         self.assertEqual(log.scheduled_count, 5)
+
+    def test_the_cap_defers_the_customer_s_deals_together(self):
+        """The daily cap defers the deal booked for its customer: the deals
+        grouped with it are deferred too, not logged as called; the next run
+        books the biggest, listing them."""
+        form = Form(self.env["res.config.settings"].with_user(self._admin()))
+        form.followup_daily_cap = 1
+        form.save().execute()
+        # Worth more: the salesperson's one re-engagement of the day.
+        mainframe = self._opportunity(
+            "Mainframe", expected_revenue=90000, probability=50
+        )
+        with freeze_time(day(0)):
+            log = self._run_cron()
+        self.assertTrue(self._followups(mainframe))
+        self.assertFalse(self._followups(self.deals))
+        lines = self._lines(log)
+        for lead in self.deals:
+            self.assertEqual(lines[lead].outcome, "deferred")
+            self.assertIn("daily cap", lines[lead].reason)
+            self.assertFalse(lines[lead].grouped_lead_id)
+        self.assertEqual(log.deferred_count, 3)
+        self.assertEqual(log.grouped_count, 0)
+        # The next day: the customer's call, on the biggest deal.
+        with freeze_time(day(1)):
+            self._followups(mainframe).with_user(self.salesperson).action_feedback(
+                "Called"
+            )
+            log = self._run_cron()
+        followup = self._followups(self.deals)
+        self.assertEqual(followup.res_id, self.desks.id)
+        self.assertIn("Also quiet: “Lamps”, “Chairs”.", followup.note)
+        lines = self._lines(log)
+        self.assertEqual(lines[self.chairs].outcome, "grouped")
+        self.assertEqual(lines[self.lamps].grouped_lead_id, self.desks)
