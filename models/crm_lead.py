@@ -857,7 +857,8 @@ class CrmLead(models.Model):
            activity instead (see :meth:`_followup_decisions`); never in the
            leader's *Revive*;
         5. ``skipped_held_out``: held out by an earlier run to measure the
-           lift, its result window still open (see :meth:`_followup_holdouts`);
+           lift, or grouped with a deal held out, its result window still open
+           (see :meth:`_followup_holdouts`);
         6. ``skipped_unassigned``: nobody may take its re-engagement (see
            :meth:`_followup_assignees`);
         7. ``grouped``: one call per customer: another deal of its customer
@@ -953,7 +954,16 @@ class CrmLead(models.Model):
                 booked = self.browse(booked_with[lead.id])
                 decisions[lead.id] = Decision(
                     "grouped",
+                    # Its customer held out with the deal that stands for it.
                     self.env._(
+                        "One call per customer: %(customer)s's biggest deal, "
+                        "“%(deal)s”, is held out to measure the lift; its "
+                        "customer is not called.",
+                        customer=lead.partner_id.commercial_partner_id.name,
+                        deal=booked.name,
+                    )
+                    if booked.id in drawn
+                    else self.env._(
                         "One call per customer: %(customer)s's re-engagement is on "
                         "its biggest deal, “%(deal)s”, which lists this one.",
                         customer=lead.partner_id.commercial_partner_id.name,

@@ -11,6 +11,8 @@ from freezegun import freeze_time
 from odoo.tests import Form, users
 from odoo.tools import mute_logger
 
+from odoo.addons.crm_opportunity_followup.models.followup_params import RunParams
+
 from .common import FollowupCase
 
 # The runs' moment, and the seed of the daily run's draw that day.
@@ -139,6 +141,43 @@ class TestHoldOut(LiftCase):
         later = self._daily(31)
         self.assertEqual(self._having(later, "scheduled"), held)
         self.assertEqual(self._followups(held).mapped("res_id"), held.ids)
+
+    def test_a_customer_held_out_is_not_called_through_its_other_deal(self):
+        """One call per customer: the deal that stands for its customer held
+        out, its other deal is not called instead, on that run nor while the
+        result is measured; then one call, on the biggest."""
+        globex = self.env["res.partner"].create({"name": "Globex", "is_company": True})
+        desks = self._opportunity(
+            "Desks", partner_id=globex.id, expected_revenue=9000, probability=50
+        )
+        chairs = self._opportunity(
+            "Chairs", partner_id=globex.id, expected_revenue=1000, probability=50
+        )
+        self._set_last_work(desks | chairs, MOMENT - timedelta(days=20))
+        # The draw holds out the customer's biggest deal, and nothing else.
+        self.patch(RunParams, "holds_out", lambda params, lead: lead == desks)
+        first = self._daily()
+        lines = {line.lead_id: line for line in first.line_ids}
+        self.assertEqual(lines[desks].outcome, "held_out")
+        self.assertEqual(lines[chairs].outcome, "grouped")
+        self.assertEqual(lines[chairs].grouped_lead_id, desks)
+        self.assertEqual(
+            lines[chairs].reason,
+            "One call per customer: Globex's biggest deal, “Desks”, is held out "
+            "to measure the lift; its customer is not called.",
+        )
+        self.assertFalse(self._followups(desks | chairs))
+        # The next day, Desks's result being measured: Chairs is left alone.
+        second = self._outcomes(self._daily(1))
+        self.assertEqual(second[desks], "skipped_held_out")
+        self.assertEqual(second[chairs], "skipped_held_out")
+        self.assertFalse(self._followups(desks | chairs))
+        # The window closed: one call, on the biggest, listing the other.
+        later = self._outcomes(self._daily(31))
+        followup = self._followups(desks | chairs)
+        self.assertEqual(followup.res_id, desks.id)
+        self.assertIn("“Chairs”", followup.note)
+        self.assertEqual((later[desks], later[chairs]), ("scheduled", "grouped"))
 
     @users("fu_manager")
     def test_never_held_out_twice_in_a_row_even_by_the_same_draw(self):
