@@ -3,7 +3,7 @@
     "summary": "Find stale opportunities every day and schedule a personal "
     "re-engagement activity for their salesperson (a daily job, off until switched "
     "on in CRM Settings)",
-    "version": "19.0.1.5.2",
+    "version": "19.0.1.5.3",
     "category": "Sales/CRM",
     "website": "https://github.com/crm-opportunity-followup/crm_opportunity_followup",
     "author": "crm_opportunity_followup contributors",
