@@ -12,7 +12,8 @@ ESCALATED_SQL = SQL(
 class CrmLead(models.Model):
     """Where a deal stands in the re-engagement cycle, for the marker the
     pipeline shows: stale until a re-engagement is booked, then that
-    re-engagement's own state until it is done."""
+    re-engagement's own state until it is done; awaiting its leader's
+    decision once re-engaged in vain (a Decide activity open)."""
 
     _inherit = "crm.lead"
 
@@ -22,6 +23,7 @@ class CrmLead(models.Model):
             ("reengaging", "Re-engaging"),
             ("overdue", "Re-engagement Overdue"),
             ("escalated", "Re-engagement Escalated"),
+            ("decision", "Awaiting Decision"),
         ],
         string="Re-engagement State",
         compute="_compute_followup_state",
@@ -29,11 +31,14 @@ class CrmLead(models.Model):
         help="Stale: nobody worked on it for the re-engagement settings' number "
         "of days and nothing is planned on it. Re-engaging: its re-engagement is "
         "open. Overdue: that re-engagement is past its deadline. Escalated: it "
-        "was escalated to the team leader.",
+        "was escalated to the team leader. Awaiting Decision: re-engaged in vain, "
+        "it waits for its team leader's decision.",
     )
 
     @api.depends_context("uid", "allowed_company_ids")
-    @api.depends("followup_is_stale", "activity_ids.date_deadline")
+    @api.depends(
+        "followup_is_stale", "followup_decision_open", "activity_ids.date_deadline"
+    )
     def _compute_followup_state(self):
         # One query for the whole list; colleagues' re-engagements count,
         # readable or not, as they do for the runs.
@@ -44,7 +49,10 @@ class CrmLead(models.Model):
         for lead in self:
             activities = by_lead.get(lead.id)
             if not activities:
-                lead.followup_state = "stale" if lead.followup_is_stale else False
+                if lead.followup_decision_open:
+                    lead.followup_state = "decision"
+                else:
+                    lead.followup_state = "stale" if lead.followup_is_stale else False
                 continue
             reengagements = activities.filtered(lambda act: act.is_followup)
             today = lead._followup_today(now)
@@ -82,12 +90,19 @@ class CrmLead(models.Model):
             & ~escalated
             & ~overdue
         )
+        # The leader's Decide, with nothing else of the cycle open.
+        decision = self._followup_activity_domain(
+            SQL("act.is_followup_decision IS TRUE")
+        ) & ~self._followup_activity_domain(
+            SQL("(act.is_followup IS TRUE OR act.is_followup_escalation IS TRUE)")
+        )
         stale = Domain("followup_is_stale", "in", [True])
         states = {
             "stale": stale,
             "reengaging": reengaging,
             "overdue": overdue,
             "escalated": escalated,
+            "decision": decision,
         }
         domain = Domain.OR(states[state] for state in value if state in states)
         if False in value:

@@ -164,6 +164,28 @@ class TestDecision(DecideCase):
         self.assertEqual(self.lead.with_user(self.env.user).followup_count, 3)
 
     @users("fu_manager")
+    def test_the_pipeline_marks_it_awaiting_the_decision(self):
+        """Its Decide open, the deal is neither stale nor re-engaging: the
+        pipeline marks it awaiting its leader's decision, which a filter
+        finds, until the leader decides."""
+        self._decide()
+        lead = self.lead.with_user(self.env.user)
+        Lead = self.env["crm.lead"].with_user(self.env.user)
+        with freeze_time(day(31)):
+            lead.invalidate_recordset()
+            self.assertEqual(lead.followup_state, "decision")
+            self.assertEqual(
+                Lead.search([("followup_state", "in", ["decision"])]), lead
+            )
+            others = ["stale", "reengaging", "overdue", "escalated", False]
+            self.assertNotIn(lead, Lead.search([("followup_state", "in", others)]))
+            # Revived: its new re-engagement's marker again.
+            self._wizard(self.env.user).action_revive()
+            lead.invalidate_recordset()
+            self.assertEqual(lead.followup_state, "reengaging")
+            self.assertFalse(Lead.search([("followup_state", "in", ["decision"])]))
+
+    @users("fu_manager")
     def test_pause(self):
         line, decision = self._decide()
         with freeze_time(day(30)):
