@@ -24,20 +24,34 @@ class CrmLead(models.Model):
         :param history: ``workflow.log.line._followup_holdout_history``
         """
         window = timedelta(days=params.holdout_days)
-        return {
-            lead.id: Decision(
+        decisions = {}
+        for lead in self:
+            _outcome, held, held_with = history.get(lead.id, (None, None, None))
+            if not held or held + window <= params.now:
+                continue
+            args = {
+                "date": format_date(self.env, held),
+                "end": format_date(self.env, held + window),
+            }
+            decisions[lead.id] = Decision(
                 "skipped_held_out",
+                # Sudo: the deal it was grouped with may be a colleague's
+                # now; its name is the line's own record of why.
                 self.env._(
+                    "Grouped on %(date)s with “%(deal)s”, held out to measure the "
+                    "lift: left alone with it until its result is known, on "
+                    "%(end)s.",
+                    deal=self.browse(held_with).sudo().name,
+                    **args,
+                )
+                if held_with
+                else self.env._(
                     "Held out on %(date)s to measure the lift: left alone until "
                     "its result is known, on %(end)s.",
-                    date=format_date(self.env, held),
-                    end=format_date(self.env, held + window),
+                    **args,
                 ),
             )
-            for lead in self
-            if (held := history.get(lead.id, (None, None))[1])
-            and held + window > params.now
-        }
+        return decisions
 
     def _followup_holdouts(self, params, history, assignees):
         """Rule 8 of :meth:`_followup_decide`: ``{lead id: Decision}``
@@ -75,7 +89,7 @@ class CrmLead(models.Model):
             )
             for lead in self
             if assignees[lead.id]
-            and history.get(lead.id, (None, None))[0]
+            and history.get(lead.id, (None, None, None))[0]
             not in ("held_out", "skipped_held_out")
             and params.holds_out(lead)
         }

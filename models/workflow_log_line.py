@@ -236,9 +236,10 @@ class WorkflowLogLine(models.Model):
     def _followup_holdout_history(self, leads, now):
         """What the runs before ``now`` did with ``leads`` that the lift's
         rules need: ``{lead id: (the outcome of its latest run, when it was
-        last held out or None)}`` (previews left out), in one query. A deal
-        grouped with a held-out one (one call per customer) was held out with
-        it: its customer was not called."""
+        last held out or None, the deal it was held out with or None)}``
+        (previews left out), in one query. A deal grouped with a held-out one
+        (one call per customer) was held out with it: its customer was not
+        called."""
         if not leads:
             return {}
         self.env.flush_all()
@@ -248,26 +249,30 @@ class WorkflowLogLine(models.Model):
             SQL(
                 """
                 SELECT DISTINCT ON (line.lead_id) line.lead_id, line.outcome,
-                       GREATEST(
-                           (SELECT max(held_log.date_start)
-                              FROM workflow_log_line held
-                              JOIN workflow_log held_log ON held_log.id = held.log_id
-                             WHERE held.lead_id = line.lead_id
-                               AND held.outcome = 'held_out'
-                               AND held_log.date_start < %(now)s),
-                           (SELECT max(held_log.date_start)
-                              FROM workflow_log_line grouped
-                              JOIN workflow_log_line held
-                                ON held.log_id = grouped.log_id
-                               AND held.lead_id = grouped.grouped_lead_id
-                              JOIN workflow_log held_log ON held_log.id = held.log_id
-                             WHERE grouped.lead_id = line.lead_id
-                               AND grouped.outcome = 'grouped'
-                               AND held.outcome = 'held_out'
-                               AND held_log.date_start < %(now)s)
-                       )
+                       held.date_start, held.with_lead_id
                   FROM workflow_log_line line
                   JOIN workflow_log log ON log.id = line.log_id
+                  LEFT JOIN LATERAL (
+                      SELECT held_log.date_start, NULL::int AS with_lead_id
+                        FROM workflow_log_line held
+                        JOIN workflow_log held_log ON held_log.id = held.log_id
+                       WHERE held.lead_id = line.lead_id
+                         AND held.outcome = 'held_out'
+                         AND held_log.date_start < %(now)s
+                      UNION ALL
+                      SELECT held_log.date_start, held.lead_id
+                        FROM workflow_log_line grouped
+                        JOIN workflow_log_line held
+                          ON held.log_id = grouped.log_id
+                         AND held.lead_id = grouped.grouped_lead_id
+                        JOIN workflow_log held_log ON held_log.id = held.log_id
+                       WHERE grouped.lead_id = line.lead_id
+                         AND grouped.outcome = 'grouped'
+                         AND held.outcome = 'held_out'
+                         AND held_log.date_start < %(now)s
+                    ORDER BY 1 DESC
+                       LIMIT 1
+                  ) held ON TRUE
                  WHERE line.lead_id IN %(ids)s
                    AND log.dry_run IS NOT TRUE
                    AND log.date_start < %(now)s
@@ -278,8 +283,8 @@ class WorkflowLogLine(models.Model):
             )
         )
         return {
-            lead_id: (outcome, held)
-            for lead_id, outcome, held in self.env.cr.fetchall()
+            lead_id: (outcome, held, with_lead_id)
+            for lead_id, outcome, held, with_lead_id in self.env.cr.fetchall()
         }
 
     def _followup_refresh_revival(self, window_days, now):

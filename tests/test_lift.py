@@ -168,9 +168,18 @@ class TestHoldOut(LiftCase):
         )
         self.assertFalse(self._followups(desks | chairs))
         # The next day, Desks's result being measured: Chairs is left alone.
-        second = self._outcomes(self._daily(1))
+        second_log = self._daily(1)
+        second = self._outcomes(second_log)
         self.assertEqual(second[desks], "skipped_held_out")
         self.assertEqual(second[chairs], "skipped_held_out")
+        reason = second_log.line_ids.filtered(
+            lambda line: line.lead_id == chairs
+        ).reason
+        self.assertEqual(
+            reason,
+            "Grouped on 03/01/2027 with “Desks”, held out to measure the lift: left "
+            "alone with it until its result is known, on 03/31/2027.",
+        )
         self.assertFalse(self._followups(desks | chairs))
         # The window closed: one call, on the biggest, listing the other.
         later = self._outcomes(self._daily(31))
