@@ -867,7 +867,8 @@ class CrmLead(models.Model):
         8. ``held_out``: drawn to measure the lift (see
            :meth:`_followup_holdouts`);
         9. ``deferred``: its assignee got the daily cap in this run already,
-           and no manager chose it by hand (the deals grouped with it too);
+           and no manager chose it by hand (the deals grouped with it wait
+           with it, ``grouped``);
         10. ``scheduled`` (``preview`` in a dry run).
 
         :param state: what the run learnt so far (:class:`RunState`): the
@@ -897,6 +898,16 @@ class CrmLead(models.Model):
                         "Paused until %(date)s: %(reason)s",
                         date=format_date(self.env, lead.followup_paused_until),
                         reason=lead.followup_pause_reason or "—",
+                    ),
+                )
+            elif lead.id in pending_ids and lead.id in meetings:
+                # The meeting holds its re-engagement back from escalation.
+                decisions[lead.id] = Decision(
+                    "skipped_pending",
+                    self.env._(
+                        "Already has an open activity, and a meeting is planned "
+                        "on %(date)s.",
+                        date=format_date(self.env, meetings[lead.id].date()),
                     ),
                 )
             elif lead.id in pending_ids:
@@ -1010,16 +1021,7 @@ class CrmLead(models.Model):
                     assignee=assignee,
                     grouped=groups.get(lead.id),
                 )
-        # The deal that stands for its customer's others deferred by the cap,
-        # nothing is booked for them either: they are deferred with it.
-        for booked_id, others in groups.items():
-            if decisions[booked_id].outcome == "deferred":
-                for lead in others:
-                    decisions[lead.id] = Decision(
-                        "deferred",
-                        decisions[booked_id].reason,
-                        assignee=assignees[lead.id],
-                    )
+        decisions.update(self._followup_deferred_groups(groups, decisions))
         return {lead.id: decisions[lead.id] for lead in self}
 
     def _followup_escalations(self, params, state):

@@ -44,12 +44,14 @@ class CrmLead(models.Model):
         # readable or not, as they do for the runs.
         saved = self.filtered("id")
         followups = self.env["mail.activity"]._followup_open_followups(saved)
+        # A won deal awaits no decision, whatever is left open on it.
+        won = saved.filtered_domain(self._followup_won_domain())
         by_lead = followups.grouped("res_id")
         now = fields.Datetime.now()
         for lead in self:
             activities = by_lead.get(lead.id)
             if not activities:
-                if lead.followup_decision_open:
+                if lead.followup_decision_open and lead not in won:
                     lead.followup_state = "decision"
                 else:
                     lead.followup_state = "stale" if lead.followup_is_stale else False
@@ -90,11 +92,14 @@ class CrmLead(models.Model):
             & ~escalated
             & ~overdue
         )
-        # The leader's Decide, with nothing else of the cycle open.
-        decision = self._followup_activity_domain(
-            SQL("act.is_followup_decision IS TRUE")
-        ) & ~self._followup_activity_domain(
-            SQL("(act.is_followup IS TRUE OR act.is_followup_escalation IS TRUE)")
+        # The leader's Decide, with nothing else of the cycle open, on a deal
+        # not won.
+        decision = (
+            self._followup_activity_domain(SQL("act.is_followup_decision IS TRUE"))
+            & ~self._followup_activity_domain(
+                SQL("(act.is_followup IS TRUE OR act.is_followup_escalation IS TRUE)")
+            )
+            & ~self._followup_won_domain()
         )
         stale = Domain("followup_is_stale", "in", [True])
         states = {

@@ -185,6 +185,21 @@ class TestDecision(DecideCase):
             self.assertEqual(lead.followup_state, "reengaging")
             self.assertFalse(Lead.search([("followup_state", "in", ["decision"])]))
 
+    def test_a_won_deal_awaits_no_decision(self):
+        """Won while its Decide is open: no longer marked awaiting it."""
+        self._decide()
+        with freeze_time(day(31)):
+            self.lead.with_user(self.salesperson).action_set_won()
+            lead = self.lead.with_user(self.manager)
+            lead.invalidate_recordset()
+            self.assertEqual(lead.won_status, "won")
+            self.assertFalse(lead.followup_state)
+            Lead = self.env["crm.lead"].with_user(self.manager)
+            self.assertNotIn(
+                lead, Lead.search([("followup_state", "in", ["decision"])])
+            )
+            self.assertIn(lead, Lead.search([("followup_state", "in", [False])]))
+
     @users("fu_manager")
     def test_pause(self):
         line, decision = self._decide()
@@ -286,10 +301,10 @@ class TestOneCallPerCustomer(FollowupCase):
         self.assertEqual(log.grouped_count, 2)
         self.assertEqual(log.scheduled_count, 5)
 
-    def test_the_cap_defers_the_customer_s_deals_together(self):
+    def test_the_cap_defers_the_customer_s_call(self):
         """The daily cap defers the deal booked for its customer: the deals
-        grouped with it are deferred too, not logged as called; the next run
-        books the biggest, listing them."""
+        grouped with it wait with it, their line saying no call was made; the
+        next run books the biggest, listing them."""
         form = Form(self.env["res.config.settings"].with_user(self._admin()))
         form.followup_daily_cap = 1
         form.save().execute()
@@ -302,12 +317,18 @@ class TestOneCallPerCustomer(FollowupCase):
         self.assertTrue(self._followups(mainframe))
         self.assertFalse(self._followups(self.deals))
         lines = self._lines(log)
-        for lead in self.deals:
-            self.assertEqual(lines[lead].outcome, "deferred")
-            self.assertIn("daily cap", lines[lead].reason)
-            self.assertFalse(lines[lead].grouped_lead_id)
-        self.assertEqual(log.deferred_count, 3)
-        self.assertEqual(log.grouped_count, 0)
+        self.assertEqual(lines[self.desks].outcome, "deferred")
+        for lead in self.chairs | self.lamps:
+            self.assertEqual(lines[lead].outcome, "grouped")
+            self.assertEqual(lines[lead].grouped_lead_id, self.desks)
+            self.assertEqual(
+                lines[lead].reason,
+                "One call per customer: Globex's re-engagement is on its biggest "
+                "deal, “Desks”, which lists this one; the daily cap deferred it to "
+                "the next run.",
+            )
+        self.assertEqual(log.deferred_count, 1)
+        self.assertEqual(log.grouped_count, 2)
         # The next day: the customer's call, on the biggest deal.
         with freeze_time(day(1)):
             self._followups(mainframe).with_user(self.salesperson).action_feedback(
@@ -319,4 +340,21 @@ class TestOneCallPerCustomer(FollowupCase):
         self.assertIn("Also quiet: “Lamps”, “Chairs”.", followup.note)
         lines = self._lines(log)
         self.assertEqual(lines[self.chairs].outcome, "grouped")
+        self.assertIn("which lists this one.", lines[self.chairs].reason)
         self.assertEqual(lines[self.lamps].grouped_lead_id, self.desks)
+
+    def test_the_schedule_dialog_books_the_one_call_it_shows(self):
+        """A manager ticks a customer's deals past the cap: the dialog shows
+        one call for the customer, and books exactly what it shows."""
+        self._set_param("daily_cap", "1")
+        mainframe = self._opportunity(
+            "Mainframe", expected_revenue=90000, probability=50
+        )
+        picked = mainframe | self.deals
+        action = picked.with_user(self.manager).action_followup_schedule()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        shown = wizard.line_ids.filtered("selected").lead_id
+        self.assertEqual(shown, mainframe | self.desks)
+        wizard.with_user(self.manager).action_confirm()
+        booked = self._followups(picked)
+        self.assertEqual(sorted(booked.mapped("res_id")), sorted(shown.ids))

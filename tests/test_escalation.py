@@ -258,7 +258,10 @@ class TestEscalation(EscalationCase):
         self.assertEqual(log.escalated_count, 0)
         line = self._line(log, self.lead)
         self.assertEqual(line.outcome, "skipped_pending")
-        self.assertEqual(line.reason, "Already has an open activity.")
+        self.assertEqual(
+            line.reason,
+            "Already has an open activity, and a meeting is planned on 03/13/2027.",
+        )
         self.assertTrue(followup.active)
         self.assertFalse(followup.followup_escalated)
         # The meeting cancelled: the ignored re-engagement is escalated.
