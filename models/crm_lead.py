@@ -963,25 +963,8 @@ class CrmLead(models.Model):
             assignee = assignees[lead.id]
             if lead.id in booked_with:
                 booked = self.browse(booked_with[lead.id])
-                decisions[lead.id] = Decision(
-                    "grouped",
-                    # Its customer held out with the deal that stands for it.
-                    self.env._(
-                        "One call per customer: %(customer)s's biggest deal, "
-                        "“%(deal)s”, is held out to measure the lift; its "
-                        "customer is not called.",
-                        customer=lead.partner_id.commercial_partner_id.name,
-                        deal=booked.name,
-                    )
-                    if booked.id in drawn
-                    else self.env._(
-                        "One call per customer: %(customer)s's re-engagement is on "
-                        "its biggest deal, “%(deal)s”, which lists this one.",
-                        customer=lead.partner_id.commercial_partner_id.name,
-                        deal=booked.name,
-                    ),
-                    assignee=assignee,
-                    grouped=booked,
+                decisions[lead.id] = lead._followup_grouped(
+                    booked, assignee, "held_out" if booked.id in drawn else None
                 )
             elif not assignee:
                 decisions[lead.id] = Decision(

@@ -429,31 +429,51 @@ class CrmLead(models.Model):
             )
         return groups
 
+    def _followup_grouped(self, booked, assignee, because=None):
+        """Rule 7 of ``_followup_decide`` for this deal: ``grouped`` with
+        ``booked``, the deal that stands for its customer (its line points to
+        it), which is booked, or held out (``because="held_out"``), or
+        deferred by the cap (``because="deferred"``): the reason says which."""
+        self.ensure_one()
+        args = {
+            "customer": self.partner_id.commercial_partner_id.name,
+            "deal": booked.name,
+        }
+        if because == "held_out":
+            reason = self.env._(
+                "One call per customer: %(customer)s's biggest deal, “%(deal)s”, is "
+                "held out to measure the lift; its customer is not called.",
+                **args,
+            )
+        elif because == "deferred":
+            reason = self.env._(
+                "One call per customer: %(customer)s's re-engagement is on its "
+                "biggest deal, “%(deal)s”, which lists this one; the daily cap "
+                "deferred it to the next run.",
+                **args,
+            )
+        else:
+            reason = self.env._(
+                "One call per customer: %(customer)s's re-engagement is on its "
+                "biggest deal, “%(deal)s”, which lists this one.",
+                **args,
+            )
+        return Decision("grouped", reason, assignee=assignee, grouped=booked)
+
     def _followup_deferred_groups(self, groups, decisions):
         """Rule 9 of ``_followup_decide`` for the customers of
         ``_followup_groups``: ``{lead id: Decision}``, where the cap deferred
         the deal that stands for its customer, its other deals wait with it,
         still ``grouped``: the next run books them as one call (and the
         Schedule dialog shows that one call)."""
-        waiting = {}
-        for booked_id, others in groups.items():
-            if decisions[booked_id].outcome != "deferred":
-                continue
-            booked = self.browse(booked_id)
-            for lead in others:
-                waiting[lead.id] = Decision(
-                    "grouped",
-                    self.env._(
-                        "One call per customer: %(customer)s's re-engagement is on "
-                        "its biggest deal, “%(deal)s”, which lists this one; the "
-                        "daily cap deferred it to the next run.",
-                        customer=lead.partner_id.commercial_partner_id.name,
-                        deal=booked.name,
-                    ),
-                    assignee=decisions[lead.id].assignee,
-                    grouped=booked,
-                )
-        return waiting
+        return {
+            lead.id: lead._followup_grouped(
+                self.browse(booked_id), decisions[lead.id].assignee, "deferred"
+            )
+            for booked_id, others in groups.items()
+            if decisions[booked_id].outcome == "deferred"
+            for lead in others
+        }
 
     def _followup_chunks(self, size):
         """The ids of these opportunities, in their order, in chunks of about
