@@ -37,21 +37,27 @@ class CrmLead(models.Model):
 
     @api.depends_context("uid", "allowed_company_ids")
     @api.depends(
-        "followup_is_stale", "followup_decision_open", "activity_ids.date_deadline"
+        "followup_is_stale",
+        "followup_decision_open",
+        "won_status",
+        "stage_id",
+        "activity_ids.date_deadline",
     )
     def _compute_followup_state(self):
         # One query for the whole list; colleagues' re-engagements count,
         # readable or not, as they do for the runs.
         saved = self.filtered("id")
         followups = self.env["mail.activity"]._followup_open_followups(saved)
-        # A won deal awaits no decision, whatever is left open on it.
-        won = saved.filtered_domain(self._followup_won_domain())
+        # A won deal awaits no decision, whatever is left open on it (only
+        # the few with a Decide open are asked).
+        awaiting = saved.filtered("followup_decision_open")
+        awaiting -= awaiting.filtered_domain(self._followup_won_domain())
         by_lead = followups.grouped("res_id")
         now = fields.Datetime.now()
         for lead in self:
             activities = by_lead.get(lead.id)
             if not activities:
-                if lead.followup_decision_open and lead not in won:
+                if lead in awaiting:
                     lead.followup_state = "decision"
                 else:
                     lead.followup_state = "stale" if lead.followup_is_stale else False
