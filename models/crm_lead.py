@@ -550,13 +550,12 @@ class CrmLead(models.Model):
         companies; False (no company) counts in the current company's."""
         # The day is the company's own (res.company._followup_today).
         companies_by_day = defaultdict(list)
-        for company in self.env.companies:
+        for company, company_id in [
+            *((company, company.id) for company in self.env.companies),
+            (self.env.company, False),
+        ]:
             key = company._followup_tz(), company._followup_today(now)
-            companies_by_day[key].append(company.id)
-        company = self.env.company
-        companies_by_day[company._followup_tz(), company._followup_today(now)].append(
-            False
-        )
+            companies_by_day[key].append(company_id)
         return [
             (tz, today, company_ids)
             for (tz, today), company_ids in companies_by_day.items()
