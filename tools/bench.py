@@ -77,10 +77,11 @@ import pgcluster
 
 TEMPLATE = "bench_template"
 ADDONS = "crm,base_automation,crm_opportunity_followup"
+# The addon's runs at each size: its median is reported (see
+# measure_contenders).
+ADDON_RUNS = 3
 # --deletion: the opportunities, each with one open activity, whose activities
 # are deleted.
-# The addon's runs at each size: its median is reported (see main).
-ADDON_RUNS = 3
 DELETION_COUNT = 10000
 DELETION_ROUNDS = 3
 # Log lines present in --deletion and purged by --purge.
